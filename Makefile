@@ -1,0 +1,42 @@
+# stingy-book — every entry point. The README's two commands: `make book` and `make test`.
+# Each target creates .venv and installs into it when missing, so a fresh clone needs nothing else.
+
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= cpu
+EXTRAS  ?= book,test,ray
+
+# torch: this project's machines serve the tested pair (torch 2.14.1, torchvision 0.29.1) from local
+# disk; anywhere else pip picks the newest torch for your platform. Override with e.g.
+#   make test TORCH_SPEC="torch==2.5.1 torchvision==0.20.1"
+LOCAL_TORCH := $(wildcard /opt/pypi-more/files/torch-2.14.1-*.whl)
+TORCH_SPEC  ?= $(if $(LOCAL_TORCH),torch==2.14.1 torchvision==0.29.1,torch torchvision)
+
+STAMP := $(VENV)/.stingy-installed
+
+.PHONY: install test book results data bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install stingylib with its extras
+
+test: $(STAMP)  ## run every test (unit tests, notebooks with the smoke profile, the book build)
+	$(PY) -m pytest
+
+book: $(STAMP)  ## execute the notebooks for PROFILE (default cpu) and build the book into _build/html
+	$(PY) book/build.py --profile $(PROFILE)
+
+bench: $(STAMP)  ## run the CPU benchmarks
+	$(PY) benchmarks/bench_transforms.py
+
+clean:  ## remove the built book and executed notebooks (keeps .venv, data and results)
+	rm -rf _build book/_generated

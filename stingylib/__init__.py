@@ -1,0 +1,46 @@
+"""stingylib: the Stingy Teacher paper's core.
+
+Teacher output transforms (stingy-sparse, stingy-smooth, reversed, …), the losses of knowledge
+distillation, the Nasty Teacher and DAFL as pure functions, and the model owner's wrappers. The
+models (:mod:`stingylib.models`), data (:mod:`stingylib.data`) and the training engine
+(:mod:`stingylib.train`) are submodules.
+"""
+
+from .losses import (
+    cross_entropy_loss,
+    dafl_generator_loss,
+    dafl_student_loss,
+    kd_loss,
+    kl_batchmean,
+    nasty_loss,
+)
+from .teachers import StingyTeacher, TransformedTeacher
+from .transforms import (
+    TRANSFORMS,
+    get_transform,
+    normal,
+    reversed_logits,
+    stingy_smooth,
+    stingy_sparse,
+    uniform_topn,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TRANSFORMS",
+    "StingyTeacher",
+    "TransformedTeacher",
+    "cross_entropy_loss",
+    "dafl_generator_loss",
+    "dafl_student_loss",
+    "get_transform",
+    "kd_loss",
+    "kl_batchmean",
+    "nasty_loss",
+    "normal",
+    "reversed_logits",
+    "stingy_smooth",
+    "stingy_sparse",
+    "uniform_topn",
+]
