@@ -16,7 +16,7 @@ TORCH_SPEC  ?= $(if $(LOCAL_TORCH),torch==2.14.1 torchvision==0.29.1,torch torch
 
 STAMP := $(VENV)/.stingy-installed
 
-.PHONY: install test book results data bench clean help
+.PHONY: install test book book-html results data bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,8 +35,13 @@ test: $(STAMP)  ## run every test (unit tests, notebooks with the smoke profile,
 book: $(STAMP)  ## execute the notebooks for PROFILE (default cpu) and build the book into _build/html
 	$(PY) book/build.py --profile $(PROFILE)
 
+book-html: $(STAMP)  ## rebuild only the book's HTML, from the notebooks already executed
+	$(PY) book/build.py --skip-notebooks
+
 bench: $(STAMP)  ## run the CPU benchmarks
 	$(PY) benchmarks/bench_transforms.py
+	$(PY) benchmarks/bench_models.py
+	$(PY) benchmarks/bench_train.py
 
 clean:  ## remove the built book and executed notebooks (keeps .venv, data and results)
-	rm -rf _build book/_generated
+	rm -rf _build book/_generated book/_extra

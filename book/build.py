@@ -1,0 +1,319 @@
+"""Build the Stingy Teacher book: the one entry point the Makefile calls.
+
+    python book/build.py [--profile smoke|cpu|paper] [--skip-notebooks | --only-missing]
+                         [--builddir _build]
+
+Steps:
+
+1. Make sure MathJax 3 is available locally: ``npm install`` it into ``.cache/mathjax/`` when
+   missing and copy its ``es5/`` directory to ``book/_extra/mathjax/``. ``_config.yml`` ships that
+   directory with Sphinx ``html_extra_path``, so the built site renders math with no network.
+2. Execute every notebook in :data:`NOTEBOOKS` with papermill (parameter ``profile``), cwd = the
+   repository root, kernel ``python3`` of this interpreter, into ``book/_generated/<name>.ipynb``.
+   Each notebook is written to a temporary file and renamed, so a failed run never leaves a
+   half-written notebook for the book to pick up. ``--skip-notebooks`` executes none,
+   ``--only-missing`` only those without an executed copy yet. Every NOTEBOOKS entry must be
+   listed in ``_toc.yml`` as ``book/_generated/<stem>`` (checked before anything runs).
+3. ``jupyter-book build`` the repository root with warnings as errors (``-W --keep-going``) and
+   nitpicky references (``-n``), re-reading every page (``--all``) so that warnings are never
+   hidden by an incremental build. The HTML lands in ``<builddir>/html``.
+
+Returns non-zero when any step fails. Paths inside the repository are found from this file;
+``--builddir`` is taken relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+GENERATED = BOOK / "_generated"
+
+#: Notebooks executed by papermill before the build, in this order, as paths relative to the
+#: repository root (e.g. "notebooks/table1.ipynb"). Each is written to
+#: book/_generated/<name>.ipynb, and _toc.yml must list it as "book/_generated/<stem>"
+#: (e.g. "- file: book/_generated/table1").
+NOTEBOOKS: list[str] = []
+
+PROFILES = ("smoke", "cpu", "paper")
+
+#: The npm package providing MathJax (3.2.2 is the last 3.x release; pinned for reproducibility).
+MATHJAX_NPM = "mathjax@3.2.2"
+MATHJAX_CACHE = ROOT / ".cache" / "mathjax"  # npm --prefix (git-ignored)
+MATHJAX_DEST = BOOK / "_extra" / "mathjax"  # html_extra_path entry book/_extra → <html>/mathjax
+#: Files whose presence means the local MathJax copy is complete (it is copied then renamed).
+MATHJAX_REQUIRED = ("tex-chtml.js", "output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff")
+
+
+def log(msg: str) -> None:
+    print(f"[book/build.py] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. MathJax
+# ---------------------------------------------------------------------------------------------
+
+
+def _mathjax_complete(directory: Path) -> bool:
+    return all((directory / rel).is_file() for rel in MATHJAX_REQUIRED)
+
+
+def ensure_mathjax() -> Path:
+    """Make ``book/_extra/mathjax/`` a complete copy of MathJax 3's ``es5/`` directory.
+
+    Idempotent: returns at once when the copy is already there.
+    """
+    if _mathjax_complete(MATHJAX_DEST):
+        return MATHJAX_DEST
+
+    package = MATHJAX_CACHE / "node_modules" / "mathjax"
+    if not _mathjax_complete(package / "es5"):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError(
+                "MathJax is not in .cache/mathjax and npm is not installed; install Node.js/npm "
+                f"(apt-get install npm) or run: npm install --prefix .cache/mathjax {MATHJAX_NPM}"
+            )
+        log(f"installing {MATHJAX_NPM} into {MATHJAX_CACHE.relative_to(ROOT)}/ with npm")
+        MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--prefix", str(MATHJAX_CACHE), "--no-audit", "--no-fund",
+             "--no-save", MATHJAX_NPM],
+            check=True,
+        )
+        if not _mathjax_complete(package / "es5"):
+            raise RuntimeError(f"npm install {MATHJAX_NPM} did not produce {package / 'es5'}")
+
+    version = json.loads((package / "package.json").read_text())["version"]
+    if not version.startswith("3."):
+        raise RuntimeError(f"{package} is MathJax {version}; this book needs MathJax 3")
+
+    # Copy to a sibling temporary directory, then rename: never a half-copied MathJax.
+    MATHJAX_DEST.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=MATHJAX_DEST.parent))
+    try:
+        staged = tmp / "mathjax"
+        shutil.copytree(package / "es5", staged)
+        shutil.copy2(package / "LICENSE", staged / "LICENSE")  # Apache-2.0: ship the licence
+        if MATHJAX_DEST.exists() and not _mathjax_complete(MATHJAX_DEST):  # an interrupted copy
+            shutil.rmtree(MATHJAX_DEST)
+        try:
+            staged.rename(MATHJAX_DEST)
+        except OSError:  # a concurrent build got there first
+            if not _mathjax_complete(MATHJAX_DEST):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"MathJax {version} copied to {MATHJAX_DEST.relative_to(ROOT)}/")
+    return MATHJAX_DEST
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Notebooks
+# ---------------------------------------------------------------------------------------------
+
+
+def _python3_kernelspec_dir(parent: Path) -> Path:
+    """A Jupyter data directory whose ``python3`` kernel runs *this* interpreter.
+
+    Put first on JUPYTER_PATH, it shadows any user-level ``python3`` kernelspec that points at a
+    different Python, so the notebooks see the same packages as this script.
+    """
+    spec = parent / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (stingy-book)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }))
+    return parent
+
+
+def run_notebooks(profile: str, notebooks: list[str] | None = None) -> None:
+    """Execute ``notebooks`` (default :data:`NOTEBOOKS`) into ``book/_generated/``."""
+    notebooks = NOTEBOOKS if notebooks is None else notebooks
+    if not notebooks:
+        log("no notebook to execute")
+        return
+    import papermill  # imported here so --skip-notebooks works without papermill
+
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stingy-book-jupyter-") as jdir:
+        old_jupyter_path = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            [str(_python3_kernelspec_dir(Path(jdir)))] + ([old_jupyter_path] if old_jupyter_path else [])
+        )
+        try:
+            for rel in notebooks:
+                src = ROOT / rel
+                if not src.is_file():
+                    raise FileNotFoundError(f"notebook listed in NOTEBOOKS not found: {rel}")
+                out = generated_path(rel)
+                tmp = GENERATED / f".{src.stem}.partial.ipynb"  # hidden: never read by the book
+                failed = GENERATED / f".{src.stem}.failed.ipynb"
+                failed.unlink(missing_ok=True)
+                log(f"executing {rel} (profile={profile}) -> {out.relative_to(ROOT)}")
+                t0 = time.perf_counter()
+                try:
+                    papermill.execute_notebook(
+                        str(src),
+                        str(tmp),
+                        parameters={"profile": profile},
+                        kernel_name="python3",
+                        cwd=str(ROOT),
+                        progress_bar=sys.stderr.isatty(),
+                        log_output=False,
+                    )
+                except BaseException:
+                    if tmp.exists():  # keep the partly executed notebook for debugging, hidden
+                        os.replace(tmp, failed)
+                        log(f"  FAILED; the partly executed notebook is {failed.relative_to(ROOT)}")
+                    raise
+                os.replace(tmp, out)
+                log(f"  done in {time.perf_counter() - t0:.1f} s")
+        finally:
+            if old_jupyter_path is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old_jupyter_path
+
+
+def generated_path(notebook: str) -> Path:
+    """Where the executed copy of ``notebook`` (a NOTEBOOKS entry) is written."""
+    return GENERATED / Path(notebook).name
+
+
+def _toc_files(node: object) -> set[str]:
+    """Every ``file:`` entry of a parsed _toc.yml, without suffix."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("file", "root") and isinstance(value, str):
+                found.add(value[:-len(Path(value).suffix)] if Path(value).suffix else value)
+            else:
+                found |= _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _toc_files(item)
+    return found
+
+
+def check_notebooks(notebooks: list[str] | None = None, *, need_executed: bool) -> list[str]:
+    """Problems with NOTEBOOKS against _toc.yml and book/_generated/ (empty list: all good).
+
+    Each NOTEBOOKS entry must appear in the table of contents as book/_generated/<stem>, every
+    book/_generated/ page of the table of contents must come from a NOTEBOOKS entry, and, when
+    ``need_executed``, the executed copy must already exist.
+    """
+    import yaml  # a dependency of jupyter-book
+
+    notebooks = NOTEBOOKS if notebooks is None else notebooks
+    toc = _toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    expected = {generated_path(nb).with_suffix("").relative_to(ROOT).as_posix(): nb for nb in notebooks}
+    problems = [f"{nb} is in NOTEBOOKS but _toc.yml does not list {page}"
+                for page, nb in expected.items() if page not in toc]
+    problems += [f"_toc.yml lists {page} but no NOTEBOOKS entry produces it"
+                 for page in sorted(toc) if page.startswith("book/_generated/") and page not in expected]
+    if need_executed:
+        missing = [nb for nb in notebooks if not generated_path(nb).is_file()]
+        if missing:
+            problems.append(
+                f"not executed yet: {', '.join(missing)}; run `python book/build.py --profile smoke "
+                "--only-missing` (or without --skip-notebooks) first"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Jupyter Book
+# ---------------------------------------------------------------------------------------------
+
+
+def build_book(builddir: Path, nitpicky: bool = True) -> int:
+    """``jupyter-book build`` the repository root into ``builddir/html``; return its exit code.
+
+    jupyter-book 1.x always writes to ``<path-output>/_build/html``, so ``builddir`` must be a
+    directory named ``_build`` and ``--path-output`` is its parent.
+    """
+    cmd = [
+        sys.executable, "-c",
+        "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+        "build", str(ROOT),
+        "--path-output", str(builddir.parent),
+        "--config", str(ROOT / "_config.yml"),
+        "--toc", str(ROOT / "_toc.yml"),
+        "--builder", "html",
+        "--warningiserror", "--keep-going",
+        "--all",
+    ]
+    if nitpicky:
+        cmd.append("--nitpick")
+    log(f"jupyter-book build -> {builddir / 'html'}")
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILES, default="smoke",
+                        help="compute profile passed to every notebook as `profile` (default: smoke)")
+    parser.add_argument("--skip-notebooks", action="store_true",
+                        help="do not execute notebooks; build with what is in book/_generated/")
+    parser.add_argument("--only-missing", action="store_true",
+                        help="execute only the notebooks that have no executed copy in "
+                             "book/_generated/ yet")
+    parser.add_argument("--builddir", type=Path, default=Path("_build"),
+                        help="build directory, named _build (default: ./_build); HTML goes to "
+                             "<builddir>/html")
+    args = parser.parse_args(argv)
+
+    builddir = args.builddir.expanduser().resolve()
+    if builddir.name != "_build":
+        parser.error(f"--builddir must be a directory named _build (jupyter-book 1.x writes "
+                     f"<path-output>/_build/html); got {args.builddir}")
+
+    if args.skip_notebooks and args.only_missing:
+        parser.error("--skip-notebooks and --only-missing exclude each other")
+
+    t0 = time.perf_counter()
+    try:
+        problems = check_notebooks(need_executed=False)
+        if problems:
+            raise RuntimeError("NOTEBOOKS and _toc.yml disagree:\n  " + "\n  ".join(problems))
+        ensure_mathjax()
+        if args.skip_notebooks:
+            log("--skip-notebooks: using the notebooks already in book/_generated/")
+        else:
+            todo = [nb for nb in NOTEBOOKS if not (args.only_missing and generated_path(nb).is_file())]
+            run_notebooks(args.profile, todo)
+        problems = check_notebooks(need_executed=True)
+        if problems:
+            raise RuntimeError("\n  ".join(problems))
+    except Exception as exc:  # noqa: BLE001 - report and fail with a non-zero status
+        log(f"FAILED: {type(exc).__name__}: {str(exc).strip()}")
+        return 1
+
+    code = build_book(builddir)
+    elapsed = time.perf_counter() - t0
+    if code == 0:
+        log(f"book built in {elapsed:.1f} s: {builddir / 'html' / 'index.html'}")
+    else:
+        log(f"jupyter-book build FAILED (exit {code}) after {elapsed:.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
