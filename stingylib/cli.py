@@ -1,0 +1,117 @@
+"""Command line: ``python -m stingylib {run,status,table,fetch} …`` (also installed as ``stingylib``).
+
+    python -m stingylib run {table1,table2,figure,all} --profile P [--executor local|ray] [--address A]
+                                                     [--jobs J] [--threads T] [--device D] [--force]
+    python -m stingylib status --profile P [--target T]
+    python -m stingylib table {table1,table2,figure} --profile P [--format text|markdown|csv]
+                                                             [--metric best|final]
+    python -m stingylib fetch --profile P      # make the profile's datasets available
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from .profiles import PROFILES
+
+
+def _store(profile: str):
+    from .runs import RunStore
+
+    return RunStore.for_profile(profile)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .experiments import plan
+    from .runner import execute
+
+    runs = plan(args.profile, args.target)
+    start = time.perf_counter()
+    outcomes = execute(runs, _store(args.profile), executor=args.executor, force=args.force, jobs=args.jobs,
+                       threads=args.threads, device=args.device, address=args.address)
+    trained = [o for o in outcomes if o.status == "trained"]
+    print(f"{args.target} ({args.profile}): {len(trained)} trained, {len(outcomes) - len(trained)} already done, "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .experiments import status_frame
+
+    frame = status_frame(args.profile, _store(args.profile), args.target)
+    counts = frame["state"].value_counts().to_dict()
+    print(frame.to_string(index=False))
+    print(", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "missing")))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from . import experiments
+
+    store, metric = _store(args.profile), f"{args.metric}_accuracy"
+    if args.name == "figure":
+        frame = experiments.figure_frame(args.profile, store, metric)
+    else:
+        frame = getattr(experiments, f"{args.name}_frame")(args.profile, store, metric).formatted()
+    if args.format == "csv":
+        sys.stdout.write(frame.to_csv())
+    elif args.format == "markdown":
+        print(frame.to_markdown())
+    else:
+        print(frame.to_string())
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .data import ensure_dataset
+    from .profiles import get_profile
+
+    profile = get_profile(args.profile)
+    for dataset in sorted({profile.table1.dataset, *(d.teacher.dataset for d in profile.table2)}):
+        ensure_dataset(dataset)
+        print(f"{dataset}: available")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stingylib", description="Stingy Teacher experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    profile = dict(choices=sorted(PROFILES), default="smoke", help="experiment profile (default: smoke)")
+
+    run = sub.add_parser("run", help="train every run a table or the figure needs (finished runs are skipped)")
+    run.add_argument("target", choices=["table1", "table2", "figure", "all"])
+    run.add_argument("--profile", **profile)
+    run.add_argument("--executor", choices=["local", "ray"], default="local")
+    run.add_argument("--address", default=None, help="address of an existing Ray cluster (ray executor)")
+    run.add_argument("--jobs", type=int, default=1, help="runs in parallel (local processes or local Ray CPUs)")
+    run.add_argument("--threads", type=int, default=None, help="torch CPU threads per run")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    run.add_argument("--force", action="store_true", help="retrain runs that already have a result")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="which runs are done, running or missing")
+    status.add_argument("--profile", **profile)
+    status.add_argument("--target", choices=["table1", "table2", "figure", "all"], default="all")
+    status.set_defaults(func=cmd_status)
+
+    table = sub.add_parser("table", help="print a results table in the paper's format")
+    table.add_argument("name", choices=["table1", "table2", "figure"])
+    table.add_argument("--profile", **profile)
+    table.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
+    table.add_argument("--metric", choices=["best", "final"], default="best",
+                       help="best epoch (the paper's protocol, default) or final epoch")
+    table.set_defaults(func=cmd_table)
+
+    fetch = sub.add_parser("fetch", help="make the profile's datasets available offline")
+    fetch.add_argument("--profile", **profile)
+    fetch.set_defaults(func=cmd_fetch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m stingylib``."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
