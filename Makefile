@@ -6,6 +6,8 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= cpu
+JOBS    ?= 2
+FORCE   ?= --force
 EXTRAS  ?= book,test,ray
 
 # torch: this project's machines serve the tested pair (torch 2.14.1, torchvision 0.29.1) from local
@@ -32,8 +34,14 @@ install: $(STAMP)  ## create .venv and install stingylib with its extras
 test: $(STAMP)  ## run every test (unit tests, notebooks with the smoke profile, the book build)
 	$(PY) -m pytest
 
-book: $(STAMP)  ## execute the notebooks for PROFILE (default cpu) and build the book into _build/html
+data: $(STAMP)  ## make PROFILE's datasets available (Debian package or download)
+	$(PY) -m stingylib fetch --profile $(PROFILE)
+
+book: data  ## execute the notebooks for PROFILE (default cpu) and build the book into _build/html
 	$(PY) book/build.py --profile $(PROFILE)
+
+results: data  ## retrain every run of PROFILE into data/results/PROFILE (FORCE= keeps finished runs)
+	$(PY) -m stingylib run all --profile $(PROFILE) --jobs $(JOBS) $(FORCE)
 
 book-html: $(STAMP)  ## rebuild only the book's HTML, from the notebooks already executed
 	$(PY) book/build.py --skip-notebooks

@@ -1,0 +1,241 @@
+"""The book's figures as pure functions: data in, a matplotlib Figure out.
+
+- :func:`plot_figure`: the paper's sparse / smooth / reversed comparison, student accuracy against
+  the number ``N`` of classes a teacher keeps, from :func:`stingylib.experiments.figure_frame`.
+- :func:`plot_teacher_outputs`: what a normal, stingy-sparse, stingy-smooth and reversed teacher
+  (and optionally other teachers, e.g. a nasty one) show a student on a few test images: softmax
+  bars at temperature τ, from a record's ``sample_logits``.
+
+Both are drawn for print as well as screens: large fonts, and curves told apart by marker and line
+style as well as by colour (the Okabe–Ito colour-blind-safe palette). Nothing is drawn, and no
+backend is chosen, at import; the caller's backend is used (``Agg`` in tests and notebooks' papermill runs).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .transforms import get_transform
+
+#: Okabe–Ito colours (safe for colour-blind readers; distinct in greyscale together with the styles).
+COLORS = {"stingy_sparse": "#D55E00", "stingy_smooth": "#0072B2", "reversed": "#009E73",
+          "normal": "#333333", "baseline": "#777777", "nasty": "#CC79A7", "true": "#E69F00"}
+#: How each curve of the figure is drawn and named.
+CURVES = {
+    "stingy_sparse": dict(label="stingy-sparse (top-N, −∞ elsewhere)", marker="o", linestyle="-"),
+    "stingy_smooth": dict(label="stingy-smooth (top-N, flat tail)", marker="s", linestyle="--"),
+}
+REFERENCES = {
+    "normal": dict(label="normal KD (all K classes)", linestyle="-."),
+    "reversed": dict(label="reversed logits", linestyle=":"),
+    "baseline": dict(label="student baseline (no teacher)", linestyle=(0, (6, 2, 1, 2, 1, 2))),
+}
+#: Panel titles of the teacher transforms.
+TRANSFORM_TITLES = {"normal": "normal", "stingy_sparse": "stingy-sparse", "stingy_smooth": "stingy-smooth",
+                    "reversed": "reversed", "uniform_topn": "uniform top-N"}
+FONT = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 11,
+        "ytick.labelsize": 11, "legend.fontsize": 10.5}
+
+
+def _new_axes(ax, figsize: tuple[float, float]):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | None = None,
+                highlight: int | None = None):
+    """Student accuracy against the number ``N`` of classes the teacher keeps.
+
+    Args:
+        frame: :func:`stingylib.experiments.figure_frame` output: columns ``curve``
+            (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``, ``baseline``), ``keep``,
+            ``mean`` (accuracy in %), optional ``std``. Missing points (NaN) are left out.
+        ax: axes to draw into (default: a new figure).
+        num_classes: K, the dataset's class count (N = K is normal KD).
+        title: axes title.
+        highlight: an N to mark with a vertical line (e.g. the N of Table 1).
+
+    Returns:
+        The matplotlib Figure. The stingy curves are lines with markers (error bars of ±1 std when
+        ``std`` is present); reversed logits, normal KD and the baseline are labelled horizontal
+        lines (a ±1 std band when known).
+    """
+    import matplotlib.pyplot as plt
+
+    needed = {"curve", "keep", "mean"}
+    if not needed <= set(frame.columns):
+        raise ValueError(f"frame needs columns {sorted(needed)}; got {list(frame.columns)}")
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
+    has_std = "std" in frame.columns
+
+    with plt.rc_context(FONT):
+        fig, ax = _new_axes(ax, (8.0, 6.0))
+        keeps = sorted({int(k) for k in frame.loc[frame["curve"].isin(list(CURVES)), "keep"]})
+        for curve, style in CURVES.items():
+            part = frame[(frame["curve"] == curve) & frame["mean"].notna()].sort_values("keep")
+            if part.empty:
+                continue
+            yerr = part["std"].to_numpy() if has_std and part["std"].notna().any() else None
+            ax.errorbar(part["keep"], part["mean"], yerr=yerr, color=COLORS[curve], linewidth=2.2,
+                        markersize=7, capsize=4 if yerr is not None else 0, zorder=3, **style)
+        for curve, style in REFERENCES.items():
+            part = frame[(frame["curve"] == curve) & frame["mean"].notna()]
+            if part.empty:
+                continue
+            mean = float(part["mean"].iloc[0])
+            ax.axhline(mean, color=COLORS[curve], linewidth=1.8, zorder=2,
+                       label=f"{style['label']}: {mean:.1f}", linestyle=style["linestyle"])
+            std = float(part["std"].iloc[0]) if has_std else float("nan")
+            if np.isfinite(std) and std > 0:
+                ax.axhspan(mean - std, mean + std, color=COLORS[curve], alpha=0.12, linewidth=0, zorder=1)
+        if highlight is not None:
+            ax.axvline(highlight, color="#444444", linewidth=1, linestyle=(0, (1, 3)), zorder=1)
+            ax.annotate(f"N = {highlight}\n(Table 1)", xy=(highlight, 0.5), xycoords=("data", "axes fraction"),
+                        xytext=(5, 0), textcoords="offset points", va="center", fontsize=10, color="#444444",
+                        bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
+        if keeps and max(keeps) / min(keeps) > 20:
+            ax.set_xscale("log")
+        if keeps:
+            ax.set_xticks(keeps)
+            ax.set_xticklabels([str(k) for k in keeps])
+            ax.minorticks_off()
+        top = ax.secondary_xaxis("top", functions=(lambda n: np.asarray(n) / num_classes,
+                                                   lambda r: np.asarray(r) * num_classes))
+        top.set_xlabel(f"sparse ratio r = N / K  (K = {num_classes})")
+        ax.set_xlabel(f"N, classes the teacher keeps (of K = {num_classes})")
+        ax.set_ylabel("student test accuracy (%)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        if title:
+            ax.set_title(title, pad=10)
+    return fig
+
+
+def _as_array(logits) -> np.ndarray:
+    array = np.asarray(logits.detach().cpu() if isinstance(logits, torch.Tensor) else logits, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise ValueError(f"logits must be a (B, K) array with K >= 2; got shape {array.shape}")
+    return array
+
+
+def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = logits / temperature
+    z = z - np.max(z, axis=1, keepdims=True)
+    e = np.exp(z)  # exp(-inf) = 0: masked classes get exactly 0
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def teacher_views(logits, *, keep: int, transforms: Sequence[str] = ("normal", "stingy_sparse", "stingy_smooth",
+                                                                    "reversed")) -> dict[str, np.ndarray]:
+    """The logits each teacher transform shows for a (B, K) batch of raw teacher logits."""
+    z = torch.as_tensor(_as_array(logits), dtype=torch.float64)
+    views = {}
+    for name in transforms:
+        fn = get_transform(name, keep if name in ("stingy_sparse", "stingy_smooth", "uniform_topn") else None)
+        views[name] = fn(z).numpy()
+    return views
+
+
+def plot_teacher_outputs(logits, *, keep: int, temperature: float, labels: Sequence[int] | None = None,
+                         images=None, extra: Mapping[str, object] | None = None,
+                         transforms: Sequence[str] = ("normal", "stingy_sparse", "stingy_smooth", "reversed"),
+                         num_images: int = 3, class_names: Sequence[str] | None = None):
+    """What each kind of teacher shows a student: softmax bars at temperature τ, one row per image.
+
+    Classes are ordered by the normal teacher's logits (rank 1 = its top class), so the panels share
+    one x-axis: the normal teacher decays, stingy-sparse stops after rank ``keep``, stingy-smooth
+    has a flat tail, reversed rises again after rank 1. The true class's bar is hatched and
+    coloured; the dotted line is the uniform 1/K level.
+
+    Args:
+        logits: (B, K) raw logits of the normal teacher (e.g. a record's ``sample_logits``).
+        keep: N, the classes kept by the stingy transforms.
+        temperature: τ of the softmax (the KD temperature is what the student sees).
+        labels: the images' true classes (e.g. a record's ``sample_labels``).
+        images: optional (B, C, H, W) or (B, H, W) images shown in a first column.
+        extra: further teachers shown as they are, e.g. ``{"nasty": nasty_record["sample_logits"]}``
+            (each (B, K), same images), drawn after the transforms in the same class order.
+        transforms: transform names applied to ``logits`` (see :data:`stingylib.TRANSFORMS`).
+        num_images: how many of the B images to show.
+        class_names: names of the K classes for the tick labels (K ≤ 20) and titles.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    z = _as_array(logits)
+    batch, num_classes = z.shape
+    if not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be an integer >= 1; got {num_images!r}")
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be a number > 0; got {temperature!r}")
+    rows = min(num_images, batch)
+    panels: dict[str, np.ndarray] = teacher_views(z, keep=keep, transforms=transforms)
+    for name, other in (extra or {}).items():
+        other = _as_array(other)
+        if other.shape[1] != num_classes or other.shape[0] < rows:
+            raise ValueError(f"extra[{name!r}] must be ({rows}+, {num_classes}); got {other.shape}")
+        panels[name] = other
+    probs = {name: _softmax(v[:rows], temperature) for name, v in panels.items()}
+    names = class_names if class_names is not None else [str(k) for k in range(num_classes)]
+    show_images = images is not None
+    columns = len(probs) + int(show_images)
+
+    with plt.rc_context({**FONT, "axes.titlesize": 12}):
+        fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns + 0.4, 2.5 * rows + 0.6),
+                                 squeeze=False, layout="constrained",
+                                 gridspec_kw={"width_ratios": ([0.55] if show_images else []) + [1] * len(probs)})
+        ranks = np.arange(1, num_classes + 1)
+        for i in range(rows):
+            order = np.argsort(-z[i], kind="stable")  # class of rank 1, 2, … under the normal teacher
+            true = int(labels[i]) if labels is not None else None
+            top = max(1.08 * max(float(p[i].max()) for p in probs.values()), 1.5 / num_classes)  # one scale per row
+            if show_images:
+                _show_image(axes[i, 0], images[i], None if true is None else f"true: {names[true]}")
+            for j, (name, p) in enumerate(probs.items()):
+                ax = axes[i, j + int(show_images)]
+                heights = p[i][order]
+                colors = [COLORS["true"] if c == true else COLORS.get(name, "#0072B2") for c in order]
+                bars = ax.bar(ranks, heights, width=0.85, color=colors, edgecolor="black", linewidth=0.4)
+                if true is not None:
+                    bars[int(np.where(order == true)[0][0])].set_hatch("///")
+                ax.axhline(1.0 / num_classes, color="#555555", linewidth=0.9, linestyle=":")
+                ax.set_ylim(0, top)
+                ax.set_xlim(0.3, num_classes + 0.7)
+                if num_classes <= 20:
+                    ax.set_xticks(ranks)
+                    ax.set_xticklabels([names[c] for c in order], fontsize=9)
+                if i == 0:
+                    ax.set_title(TRANSFORM_TITLES.get(name, f"{name} (own network)"))
+                if i == rows - 1:
+                    ax.set_xlabel("class, by normal rank" if num_classes <= 20 else "rank under the normal teacher")
+                if j == 0:
+                    ax.set_ylabel(f"softmax, τ = {temperature:g}")
+                ax.grid(True, axis="y", alpha=0.3)
+        from matplotlib.patches import Patch
+
+        handles = [Patch(facecolor=COLORS["true"], edgecolor="black", hatch="///", label="true class")]
+        handles.append(plt.Line2D([], [], color="#555555", linestyle=":", label=f"uniform 1/K (K = {num_classes})"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
+    return fig
+
+
+def _show_image(ax, image, title: str | None) -> None:
+    array = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image)
+    if array.ndim == 3:
+        array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)  # (C, H, W) → (H, W[, C])
+    ax.imshow(array, cmap="gray" if array.ndim == 2 else None, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)

@@ -1,0 +1,36 @@
+"""The command line (python -m stingylib)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stingylib", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_run_again_trains_nothing(smoke_results):
+    out = cli("run", "all", "--profile", "smoke")
+    assert out.returncode == 0, out.stderr
+    assert "all (smoke): 0 trained, 64 already done" in out.stdout
+
+
+def test_status_and_tables(smoke_results):
+    status = cli("status", "--profile", "smoke")
+    assert status.returncode == 0 and "64 done, 0 running, 0 missing" in status.stdout
+    table = cli("table", "table1", "--profile", "smoke", "--format", "markdown")
+    assert table.returncode == 0
+    assert "student baseline" in table.stdout and "resnext29" in table.stdout
+    assert "(+" in table.stdout or "(-" in table.stdout
+    csv = cli("table", "table2", "--profile", "smoke", "--format", "csv", "--metric", "final")
+    assert csv.stdout.splitlines()[0] == "dataset,variant,teacher_accuracy,dafl"
+    figure = cli("table", "figure", "--profile", "smoke")
+    assert "stingy_smooth" in figure.stdout
+
+
+def test_unknown_names_list_the_valid_ones():
+    for args, valid in [(("run", "table3"), "table1"), (("run", "all", "--profile", "gpu"), "smoke"),
+                        (("run", "all", "--executor", "slurm"), "ray"), (("table", "table1", "--format", "xml"), "csv")]:
+        out = cli(*args)
+        assert out.returncode == 2 and "invalid choice" in out.stderr and valid in out.stderr

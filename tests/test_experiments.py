@@ -1,0 +1,139 @@
+"""The experiments as graphs of runs, and the tables read back from records (stingylib.experiments)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from stingylib.experiments import (
+    figure_cells,
+    figure_frame,
+    kd_run,
+    plan,
+    status_frame,
+    table1_cells,
+    table1_frame,
+    table2_frame,
+    teacher_runs,
+)
+from stingylib.profiles import SMOKE
+from stingylib.runs import RunStore
+
+
+@pytest.mark.parametrize("target", ["table1", "table2", "figure", "all"])
+def test_plan_has_each_run_once_and_dependencies_first(target):
+    runs = plan("smoke", target)
+    ids = [c.run_id for c in runs]
+    assert len(ids) == len(set(ids))
+    position = {rid: i for i, rid in enumerate(ids)}
+    for cfg in runs:
+        for dep in cfg.dependencies():
+            assert position[dep] < position[cfg.run_id]
+
+
+def test_shared_runs_exist_once():
+    t1, fig, everything = (set(c.run_id for c in plan("smoke", t)) for t in ("table1", "figure", "all"))
+    assert t1 & fig  # the normal resnet18 teacher, the resnet18 baseline, normal KD …
+    assert everything == t1 | fig | {c.run_id for c in plan("smoke", "table2")}
+
+
+def test_table1_graph_matches_the_paper_layout():
+    runs = plan("smoke", "table1")
+    methods = [c.method for c in runs]
+    assert methods.count("nasty") == 3  # one nasty teacher per teacher architecture
+    # the stingy teacher is the normal teacher's run, never retrained
+    t = teacher_runs(SMOKE, SMOKE.table1, "resnet50", 0)
+    assert t["stingy"] is t["normal"] and t["nasty"].adversary == t["normal"].run_id
+    stingy_students = [c for c in runs if c.method == "kd" and c.transform == "stingy_sparse"]
+    assert {c.keep for c in stingy_students} == {SMOKE.table1.keep}
+    assert {c.temperature for c in stingy_students} == {SMOKE.table1.stingy_temperature}
+    # 3 teachers × 3 variants × (3 students + teacher self), resnet18's self being the resnet18 student
+    kd_cells = {(cell.row, cell.column) for cell in table1_cells(SMOKE) if cell.column != "teacher_accuracy"
+                and cell.row[0] != "student baseline"}
+    assert len(kd_cells) == 3 * 3 * 4
+    assert len([c for c in runs if c.method == "kd"]) == 3 * 3 * 4 - 3
+
+
+def test_keeping_every_class_is_the_normal_teacher():
+    teacher = teacher_runs(SMOKE, SMOKE.table1, "resnet18", 0)["normal"]
+    full = kd_run(SMOKE, SMOKE.table1, "resnet18", teacher, 0, transform="stingy_sparse", keep=10, temperature=20.0)
+    normal = kd_run(SMOKE, SMOKE.table1, "resnet18", teacher, 0, transform="normal", keep=None,
+                    temperature=SMOKE.table1.kd_temperature)
+    assert full == normal
+
+
+def test_bad_target():
+    with pytest.raises(ValueError, match="target must be one of"):
+        plan("smoke", "table3")
+
+
+def _fake_store(tmp_path, profile, value_of) -> RunStore:
+    """A store with a record for every run of the profile, accuracies chosen by ``value_of(cfg)``."""
+    store = RunStore(tmp_path / "results", tmp_path / "ckpt")
+    for cfg in plan(profile, "all"):
+        v = value_of(cfg)
+        store.write_record({"run_id": cfg.run_id, "config": cfg.to_dict(), "best_accuracy": v,
+                            "final_accuracy": v - 1, "teacher_accuracy": 50.0})
+    return store
+
+
+def test_table1_values_and_deltas(tmp_path):
+    def value(cfg):  # baselines 40, students of the stingy view 20, other students 45, teachers 60/58
+        if cfg.method == "supervised":
+            return 60.0 if cfg.model in SMOKE.teachers else 40.0
+        if cfg.method == "nasty":
+            return 58.0
+        return 20.0 if cfg.transform == "stingy_sparse" else 45.0
+
+    table = table1_frame(SMOKE, _fake_store(tmp_path, "smoke", value))
+    mean = table.mean
+    assert list(mean.columns) == ["teacher_accuracy", "shufflenetv2", "mobilenetv2", "resnet18", "teacher_self"]
+    assert mean.index[0] == ("student baseline", "baseline")
+    assert mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 40.0
+    # teacher accuracy uses the final weights (the ones that teach): best − 1 in the fake records
+    assert mean.loc[("resnet50", "normal"), "teacher_accuracy"] == 59.0
+    assert mean.loc[("resnet50", "nasty"), "teacher_accuracy"] == 57.0
+    assert mean.loc[("resnet50", "stingy"), "teacher_accuracy"] == 50.0  # measured through the transform
+    assert table.delta.loc[("resnet50", "stingy"), "shufflenetv2"] == -20.0
+    assert table.delta.loc[("resnet50", "normal"), "teacher_self"] == 45.0 - 59.0
+    assert np.isnan(table.std.loc[("resnet50", "normal"), "shufflenetv2"])  # one seed
+    formatted = table.formatted()
+    assert formatted.loc[("resnet50", "stingy"), "shufflenetv2"] == "20.00 (-20.00)"
+    assert formatted.loc[("student baseline", "baseline"), "teacher_self"] == "—"
+
+
+def test_seeds_give_mean_and_std(tmp_path):
+    two_seeds = dataclasses.replace(SMOKE, seeds=(0, 1))
+    table = table1_frame(two_seeds, _fake_store(tmp_path, two_seeds, lambda cfg: 40.0 + 2 * cfg.seed))
+    cell = ("resnet18", "stingy"), "mobilenetv2"
+    assert table.mean.loc[cell] == 41.0 and table.count.loc[cell] == 2
+    assert table.std.loc[cell] == pytest.approx(np.sqrt(2.0))
+    assert table.formatted().loc[cell].startswith("41.00 ± 1.41")
+
+
+def test_missing_runs_are_nan(tmp_path):
+    table = table2_frame(SMOKE, RunStore(tmp_path / "r", tmp_path / "c"))
+    assert table.mean.isna().all().all()
+    assert (table.formatted() == "—").all().all()
+
+
+def test_figure_frame_curves(tmp_path):
+    store = _fake_store(tmp_path, "smoke", lambda cfg: float(cfg.keep or 0))
+    frame = figure_frame(SMOKE, store)
+    assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", "baseline"}
+    sparse = frame[frame["curve"] == "stingy_sparse"]
+    assert list(sparse["keep"]) == list(SMOKE.figure_keeps)
+    assert len(figure_cells(SMOKE)) == len(frame)
+
+
+def test_status_frame(tmp_path):
+    store = RunStore(tmp_path / "r", tmp_path / "c")
+    runs = plan("smoke", "table2")
+    store.write_record({"run_id": runs[0].run_id})
+    store.checkpoint_path(runs[1].run_id).parent.mkdir(parents=True)
+    store.checkpoint_path(runs[1].run_id).write_bytes(b"")
+    states = status_frame("smoke", store, "table2").set_index("run_id")["state"]
+    assert states[runs[0].run_id] == "done" and states[runs[1].run_id] == "running"
+    assert (states.drop([runs[0].run_id, runs[1].run_id]) == "missing").all()

@@ -1,0 +1,153 @@
+"""The paper's numbers: loaded with the shapes of this project's tables, values as on the poster."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stingylib import paper
+from stingylib.experiments import table1_frame, table2_frame
+from stingylib.runs import RunStore
+
+#: The poster's printed Table 1 deltas, typed in from the poster: (teacher, variant) → column → delta.
+POSTER_TABLE1_DELTAS = {
+    ("resnet18", "normal"): {"shufflenetv2": 3.07, "mobilenetv2": 3.99, "resnet18": 1.59, "teacher_self": 1.59},
+    ("resnet18", "nasty"): {"teacher_accuracy": -0.02, "shufflenetv2": -6.68, "mobilenetv2": -65.67,
+                            "resnet18": -2.63, "teacher_self": -2.63},
+    ("resnet18", "stingy"): {"teacher_accuracy": 0.0, "shufflenetv2": -20.95, "mobilenetv2": -62.34,
+                             "resnet18": -23.00, "teacher_self": -23.00},
+    ("resnet50", "normal"): {"shufflenetv2": 2.83, "mobilenetv2": 3.69, "resnet18": 2.21, "teacher_self": 1.96},
+    ("resnet50", "nasty"): {"teacher_accuracy": -0.98, "shufflenetv2": -8.01, "mobilenetv2": -65.76,
+                            "resnet18": -5.50, "teacher_self": -3.09},
+    ("resnet50", "stingy"): {"teacher_accuracy": 0.0, "shufflenetv2": -22.12, "mobilenetv2": -63.60,
+                             "resnet18": -22.00, "teacher_self": -22.49},
+    ("resnext29", "normal"): {"shufflenetv2": 3.33, "mobilenetv2": 3.31, "resnet18": 3.40, "teacher_self": 1.68},
+    ("resnext29", "nasty"): {"teacher_accuracy": -1.59, "shufflenetv2": -12.18, "mobilenetv2": -67.57,
+                             "resnet18": -8.92, "teacher_self": -6.77},
+    ("resnext29", "stingy"): {"teacher_accuracy": 0.0, "shufflenetv2": -21.71, "mobilenetv2": -62.19,
+                              "resnet18": -18.74, "teacher_self": -27.67},
+}
+#: The poster's own arithmetic slips (printed delta ≠ difference of its printed numbers).
+POSTER_TABLE1_TYPOS = {(("resnet50", "normal"), "teacher_self")}  # 80.02 − 78.12 = 1.90, printed +1.96
+
+POSTER_TABLE2_DELTAS = {
+    ("cifar10", "nasty"): {"teacher_accuracy": -0.88, "dafl": -6.34},
+    ("cifar10", "stingy"): {"teacher_accuracy": 0.0, "dafl": -2.23},
+    ("cifar100", "nasty"): {"teacher_accuracy": -0.79, "dafl": -5.39},
+    ("cifar100", "stingy"): {"teacher_accuracy": 0.0, "dafl": -2.04},
+}
+POSTER_TABLE2_TYPOS = {(("cifar100", "nasty"), "teacher_accuracy")}  # 76.12 − 76.97 = −0.85, printed −0.79
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
+    root = tmp_path_factory.mktemp("empty-store")
+    return RunStore(root / "results", root / "checkpoints")
+
+
+def test_table1_shape_matches_the_run_tables(empty_store: RunStore) -> None:
+    ours = table1_frame("paper", empty_store).mean  # all NaN: nothing trained, but the layout
+    theirs = paper.paper_table1().mean
+    pd.testing.assert_index_equal(theirs.index, ours.index)
+    pd.testing.assert_index_equal(theirs.columns, ours.columns)
+    assert (theirs.dtypes == float).all()
+
+
+def test_table2_shape_matches_the_run_tables(empty_store: RunStore) -> None:
+    ours = table2_frame("paper", empty_store).mean
+    theirs = paper.paper_table2().mean
+    pd.testing.assert_index_equal(theirs.index, ours.index)
+    pd.testing.assert_index_equal(theirs.columns, ours.columns)
+
+
+def test_table1_values_spot_checked_against_the_poster() -> None:
+    mean = paper.paper_table1().mean
+    assert mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 71.17
+    assert mean.loc[("student baseline", "baseline"), "resnet18"] == 77.44
+    assert math.isnan(mean.loc[("student baseline", "baseline"), "teacher_accuracy"])
+    assert math.isnan(mean.loc[("student baseline", "baseline"), "teacher_self"])
+    assert mean.loc[("resnet18", "normal"), "mobilenetv2"] == 73.11
+    assert mean.loc[("resnet18", "nasty"), "mobilenetv2"] == 3.45
+    assert mean.loc[("resnet50", "stingy"), "teacher_self"] == 55.63
+    assert mean.loc[("resnext29", "normal"), "teacher_accuracy"] == 81.85
+    assert mean.loc[("resnext29", "nasty"), "shufflenetv2"] == 58.99
+    assert mean.loc[("resnext29", "stingy"), "teacher_self"] == 54.18
+    # The stingy teacher is the normal teacher: the same accuracy, exactly.
+    for t in ("resnet18", "resnet50", "resnext29"):
+        assert mean.loc[(t, "stingy"), "teacher_accuracy"] == mean.loc[(t, "normal"), "teacher_accuracy"]
+
+
+def test_table1_deltas_reproduce_the_poster() -> None:
+    delta = paper.paper_table1().delta
+    for row, cells in POSTER_TABLE1_DELTAS.items():
+        for column, printed in cells.items():
+            ours = delta.loc[row, column]
+            if (row, column) in POSTER_TABLE1_TYPOS:
+                assert ours == pytest.approx(1.90, abs=1e-9) and printed != pytest.approx(ours, abs=0.005)
+            else:
+                assert ours == pytest.approx(printed, abs=0.005), (row, column)
+    # No delta where the poster prints none.
+    assert delta.loc[("student baseline", "baseline")].isna().all()
+    for t in ("resnet18", "resnet50", "resnext29"):
+        assert math.isnan(delta.loc[(t, "normal"), "teacher_accuracy"])
+
+
+def test_table2_values_and_deltas() -> None:
+    table = paper.paper_table2()
+    assert table.mean.loc[("cifar10", "normal"), "teacher_accuracy"] == 95.42
+    assert table.mean.loc[("cifar10", "stingy"), "dafl"] == 90.26
+    assert table.mean.loc[("cifar100", "nasty"), "dafl"] == 65.67
+    assert table.mean.loc[("cifar100", "normal"), "dafl"] == 71.06
+    for row, cells in POSTER_TABLE2_DELTAS.items():
+        for column, printed in cells.items():
+            ours = table.delta.loc[row, column]
+            if (row, column) in POSTER_TABLE2_TYPOS:
+                assert ours == pytest.approx(-0.85, abs=1e-9)
+            else:
+                assert ours == pytest.approx(printed, abs=0.005), (row, column)
+    assert table.delta.loc[[("cifar10", "normal"), ("cifar100", "normal")]].isna().all().all()
+
+
+def test_deltas_follow_the_run_tables_rules(empty_store: RunStore) -> None:
+    """paper.table1_deltas applied to a fake run table gives the deltas table1_frame computes."""
+    smoke = table1_frame("smoke", empty_store)
+    rng = np.random.default_rng(0)
+    fake = pd.DataFrame(rng.uniform(0, 100, smoke.mean.shape), index=smoke.mean.index, columns=smoke.mean.columns)
+    fake.loc[("student baseline", "baseline"), ["teacher_accuracy", "teacher_self"]] = np.nan
+    delta = paper.table1_deltas(fake)
+    assert delta.loc[("resnet50", "nasty"), "mobilenetv2"] == pytest.approx(
+        fake.loc[("resnet50", "nasty"), "mobilenetv2"] - fake.loc[("student baseline", "baseline"), "mobilenetv2"])
+    assert delta.loc[("resnet50", "nasty"), "teacher_self"] == pytest.approx(
+        fake.loc[("resnet50", "nasty"), "teacher_self"] - fake.loc[("resnet50", "normal"), "teacher_accuracy"])
+    assert delta.loc[("resnext29", "stingy"), "teacher_accuracy"] == pytest.approx(
+        fake.loc[("resnext29", "stingy"), "teacher_accuracy"] - fake.loc[("resnext29", "normal"), "teacher_accuracy"])
+
+
+def test_formatted_like_the_poster() -> None:
+    table = paper.formatted_paper_table1()
+    assert table.loc["ResNet-18 (normal)", "ShuffleNetV2"] == "74.24 (+3.07)"
+    assert table.loc["ResNet-18 (stingy)", "MobileNetV2"] == "6.78 (-62.34)"
+    assert table.loc["ResNeXt-29 (nasty)", "Teacher accuracy"] == "80.26 (-1.59)"
+    assert table.loc["ResNet-50 (normal)", "Teacher accuracy"] == "78.12"
+    assert table.loc["Student baseline", "ResNet-18"] == "77.44"
+    assert table.loc["Student baseline", "Teacher accuracy"] == "—"
+    assert list(table.columns) == ["Teacher accuracy", "ShuffleNetV2", "MobileNetV2", "ResNet-18", "Teacher self"]
+    assert list(table.index)[:4] == ["Student baseline", "ResNet-18 (normal)", "ResNet-18 (nasty)",
+                                     "ResNet-18 (stingy)"]
+    t2 = paper.formatted_paper_table2()
+    assert t2.loc["CIFAR-10: ResNet-34 (stingy)", "DAFL student"] == "90.26 (-2.23)"
+    assert t2.loc["CIFAR-100: ResNet-34 (normal)", "Teacher accuracy"] == "76.97"
+
+
+def test_missing_or_malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="table1.csv"):
+        paper.paper_table1(tmp_path)
+    (tmp_path / "table2.csv").write_text("dataset,variant,teacher_accuracy\ncifar10,normal,95.0\n")
+    with pytest.raises(ValueError, match="dafl_student_accuracy"):
+        paper.paper_table2(tmp_path)
+    with pytest.raises(ValueError, match="two-level"):
+        paper.display_table(pd.DataFrame({"a": [1.0]}))

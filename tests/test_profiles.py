@@ -1,0 +1,107 @@
+"""Profiles: the paper profile is pinned to SPEC §3–§4, and each of its run kinds can take a step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stingylib import data as datamod
+from stingylib.experiments import plan
+from stingylib.models import build_model
+from stingylib.profiles import CPU, PAPER, PROFILES, SMOKE, get_profile
+from stingylib.teachers import TransformedTeacher
+from stingylib.train import METHODS
+
+
+def test_paper_table1_recipe_is_spec_cifar100():
+    r = PAPER.table1
+    assert (r.dataset, r.epochs, r.lr, r.milestones, r.gamma, r.batch_size) == ("cifar100", 200, 0.1, (60, 120, 160),
+                                                                               0.2, 128)
+    assert (r.keep, r.kd_temperature, r.stingy_temperature, r.alpha) == (10, 20.0, 20.0, 0.9)
+    assert (r.nasty_temperature, r.nasty_omega) == (20.0, 0.005)
+    assert r.train_per_class is None and r.test_per_class is None  # the whole dataset
+
+
+def test_paper_table2_recipes_are_spec_dafl():
+    c10, c100 = PAPER.table2
+    assert c10.teacher.dataset == "cifar10" and c100.teacher.dataset == "cifar100"
+    t = c10.teacher
+    assert (t.epochs, t.lr, t.milestones, t.gamma, t.keep, t.kd_temperature, t.stingy_temperature) == \
+        (160, 0.1, (80, 120), 0.1, 2, 4.0, 20.0)
+    assert (t.nasty_temperature, t.nasty_omega) == (4.0, 0.04)
+    for d in (c10, c100):
+        assert (d.epochs, d.iterations_per_epoch, d.batch_size, d.latent_dim, d.generator_lr) == (2000, 120, 1024,
+                                                                                                   1000, 0.02)
+        assert (d.lr, d.milestones, d.gamma, d.teacher_model, d.student_model) == (0.1, (800, 1600), 0.1,
+                                                                                    "resnet34", "resnet18")
+    assert (c10.one_hot, c10.info_entropy, c10.activation) == (0.05, 5.0, 0.01)
+    assert (c100.one_hot, c100.info_entropy, c100.activation) == (0.5, 20.0, 0.1)
+
+
+def test_paper_runs_use_full_width_sgd_and_the_paper_models():
+    runs = plan("paper", "all")
+    assert {c.width for c in runs} == {1.0}
+    assert {(c.momentum, c.weight_decay) for c in runs} == {(0.9, 5e-4)}
+    assert {c.batch_size for c in runs if c.method != "dafl"} == {128}
+    assert {c.model for c in runs} == {"resnet18", "resnet34", "resnet50", "resnext29", "mobilenetv2", "shufflenetv2"}
+    stingy = [c for c in runs if c.transform == "stingy_sparse" and c.dataset == "cifar100" and c.method == "kd"]
+    assert {(c.temperature, c.alpha) for c in stingy} == {(20.0, 0.9)}
+    assert PAPER.seeds == (0,)  # the reference seed
+
+
+def test_cpu_profile_follows_the_scaled_cifar10_recipe():
+    r = CPU.table1
+    assert (r.dataset, r.keep, r.kd_temperature, r.stingy_temperature, r.alpha) == ("fashion-mnist", 2, 4.0, 20.0, 0.9)
+    assert (r.nasty_temperature, r.nasty_omega, r.lr, r.batch_size) == (4.0, 0.04, 0.1, 128)
+    # the CIFAR-10 milestones (80, 120 of 160 epochs) scaled to the profile's epochs
+    assert r.milestones == tuple(round(m * r.epochs / 160) for m in (80, 120))
+
+
+def test_profiles_registry_and_errors():
+    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    assert get_profile("smoke") is SMOKE
+    with pytest.raises(ValueError, match=r"profile must be one of \['cpu', 'paper', 'smoke'\]"):
+        get_profile("gpu")
+
+
+def _synthetic_cifar(num_classes: int, n: int = 8) -> datamod.ImageData:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.arange(n) % num_classes
+    return datamod.ImageData(datamod.DATASETS[f"cifar{num_classes}"], x, y, x[:4], y[:4])
+
+
+def _kinds():
+    """One run per (method, model, teacher view, dataset) of the paper profile."""
+    seen = {}
+    for cfg in plan("paper", "all"):
+        seen.setdefault((cfg.method, cfg.model, cfg.transform, cfg.dataset), cfg)
+    return list(seen.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", _kinds(), ids=lambda c: f"{c.method}-{c.model}-{c.transform}-{c.dataset}")
+def test_one_step_of_each_paper_run_kind_at_full_width(cfg):
+    # A synthetic CIFAR-shaped batch; the paper's batch of 1024 generated images is cut to 8 for DAFL.
+    num_classes = datamod.DATASETS[cfg.dataset].num_classes
+    data = _synthetic_cifar(num_classes)
+    if cfg.method == "dafl":
+        cfg = cfg.replace(iterations_per_epoch=1, batch_size=8)
+    method = METHODS[cfg.method]
+    frozen = {}
+    for role in method.roles:  # fresh full-width stand-ins for the frozen runs
+        arch = {"dafl": "resnet34"}.get(cfg.method, cfg.model if role == "adversary" else "resnet18")
+        net = build_model(arch, num_classes)
+        frozen[role] = TransformedTeacher(net, cfg.transform if role == "teacher" else "normal",
+                                          n=cfg.keep if role == "teacher" else None)
+    trainer = method.make_trainer(cfg, data, torch.device("cpu"), frozen, method.batch_loss)
+    before = [p.detach().clone() for p in trainer.network.parameters()]
+
+    class _Bar:
+        def update(self, n: int) -> None:
+            pass
+
+    losses, seen = trainer.train_epoch(0, _Bar())
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert seen == 8
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.parameters()))
