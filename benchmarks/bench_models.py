@@ -1,10 +1,11 @@
 """CPU training throughput of the model zoo: images/s for forward + backward + SGD step, batch 128.
 
 Usage:
-    python benchmarks/bench_models.py [--widths 0.25 0.5] [--steps 3] [--image 28x28x1|32x32x3]
+    python benchmarks/bench_models.py [--widths 0.25 0.5] [--steps 3] [--image 28x28x1|32x32x3] [--threads 1]
 
-Defaults match the CPU profile (Fashion-MNIST 28×28×1, widths 0.25 and 0.5). Each model gets
-``--warmup`` untimed steps, then ``--steps`` timed ones; threads are left at torch's default.
+Defaults match the CPU profile: Fashion-MNIST 28×28×1, each model at the width the ``cpu`` profile
+gives it, one torch thread (the profile runs two single-threaded jobs side by side). Each model
+gets ``--warmup`` untimed steps, then ``--steps`` timed ones.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from stingylib.models import MODELS, build_model, count_parameters
+from stingylib.profiles import CPU
 
 
 def parse_image(text: str) -> tuple[int, int, int]:
@@ -46,7 +48,9 @@ def images_per_second(model: nn.Module, shape: tuple[int, int, int], batch: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", type=float, nargs="+", default=[0.25, 0.5])
+    parser.add_argument("--widths", type=float, nargs="+", default=None,
+                        help="widths to time (default: each model's width in the cpu profile)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model and width")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--batch", type=int, default=128)
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     c, h, w = args.image
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, image {h}x{w}x{c}, "
@@ -61,7 +66,7 @@ def main() -> None:
     print(f"{'model':<14}{'width':>7}{'params':>13}{'img/s':>10}{'s/step':>9}")
     t0 = time.perf_counter()
     for name in args.models:
-        for width in args.widths:
+        for width in args.widths or [CPU.width(name)]:
             torch.manual_seed(0)
             model = build_model(name, args.num_classes, in_channels=c, width=width)
             ips = images_per_second(model, (c, h, w), args.batch, args.steps, args.warmup, args.num_classes)

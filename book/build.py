@@ -42,7 +42,13 @@ GENERATED = BOOK / "_generated"
 #: repository root (e.g. "notebooks/table1.ipynb"). Each is written to
 #: book/_generated/<name>.ipynb, and _toc.yml must list it as "book/_generated/<stem>"
 #: (e.g. "- file: book/_generated/table1").
-NOTEBOOKS: list[str] = []
+NOTEBOOKS: list[str] = [
+    "notebooks/kl_derivation.ipynb",
+    "notebooks/teachers.ipynb",
+    "notebooks/table1.ipynb",
+    "notebooks/table2.ipynb",
+    "notebooks/figure.ipynb",
+]
 
 PROFILES = ("smoke", "cpu", "paper")
 

@@ -25,13 +25,11 @@ def _store(profile: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiments import plan
-    from .runner import execute
+    from .runner import ensure_results
 
-    runs = plan(args.profile, args.target)
     start = time.perf_counter()
-    outcomes = execute(runs, _store(args.profile), executor=args.executor, force=args.force, jobs=args.jobs,
-                       threads=args.threads, device=args.device, address=args.address)
+    outcomes = ensure_results(args.profile, args.target, executor=args.executor, force=args.force, jobs=args.jobs,
+                              threads=args.threads, device=args.device, address=args.address)
     trained = [o for o in outcomes if o.status == "trained"]
     print(f"{args.target} ({args.profile}): {len(trained)} trained, {len(outcomes) - len(trained)} already done, "
           f"{time.perf_counter() - start:.1f} s")
@@ -87,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=["local", "ray"], default="local")
     run.add_argument("--address", default=None, help="address of an existing Ray cluster (ray executor)")
     run.add_argument("--jobs", type=int, default=1, help="runs in parallel (local processes or local Ray CPUs)")
-    run.add_argument("--threads", type=int, default=None, help="torch CPU threads per run")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads per run (default: the profile's; smoke and cpu use 1)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     run.add_argument("--force", action="store_true", help="retrain runs that already have a result")
     run.set_defaults(func=cmd_run)

@@ -129,7 +129,7 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """The run's identity: ``<label>-<hash>``."""
+        """The run's id, ``<label>-<hash>``: its identity everywhere (records, checkpoints, dependencies)."""
         return f"{self.label}-{self.config_hash}"
 
     def dependencies(self) -> tuple[str, ...]:

@@ -29,6 +29,8 @@ from .profiles import DaflRecipe, Profile, Recipe, get_profile
 from .runs import RunStore
 
 TARGETS = ("table1", "table2", "figure", "all")
+#: The baseline row of Table 1 (students trained on the labels alone).
+BASELINE_ROW = ("student baseline", "baseline")
 VARIANTS = ("normal", "nasty", "stingy")
 SELF = "teacher_self"
 
@@ -277,6 +279,46 @@ def _index(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return frame
 
 
+def table1_deltas(mean: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's parenthesised deltas, shared by this project's tables and the paper's.
+
+    Args:
+        mean: index (teacher, variant) with the baseline row ``("student baseline", "baseline")``;
+            columns ``teacher_accuracy``, the students and ``teacher_self``.
+
+    Returns:
+        A frame like ``mean``: students minus their baseline; teacher self minus the normal
+        teacher's accuracy; the nasty/stingy teacher's accuracy minus the normal teacher's; NaN
+        elsewhere (the baseline row, the normal teacher's accuracy).
+    """
+    if BASELINE_ROW not in mean.index:
+        raise ValueError(f"Table 1 needs the baseline row {BASELINE_ROW}; index is {list(mean.index)}")
+    students = [c for c in mean.columns if c not in ("teacher_accuracy", SELF)]
+    delta = pd.DataFrame(np.nan, index=mean.index, columns=mean.columns, dtype=float)
+    for row in mean.index:
+        if row == BASELINE_ROW:
+            continue
+        teacher, variant = row
+        normal = mean.loc[(teacher, "normal"), "teacher_accuracy"] if (teacher, "normal") in mean.index else np.nan
+        for s in students:
+            delta.loc[row, s] = mean.loc[row, s] - mean.loc[BASELINE_ROW, s]
+        if SELF in mean.columns:
+            delta.loc[row, SELF] = mean.loc[row, SELF] - normal
+        if variant != "normal" and "teacher_accuracy" in mean.columns:
+            delta.loc[row, "teacher_accuracy"] = mean.loc[row, "teacher_accuracy"] - normal
+    return delta
+
+
+def table2_deltas(mean: pd.DataFrame) -> pd.DataFrame:
+    """Table 2's deltas: every cell of a
+    nasty or stingy row minus the same dataset's normal row (NaN on the normal rows)."""
+    delta = pd.DataFrame(np.nan, index=mean.index, columns=mean.columns, dtype=float)
+    for dataset, variant in mean.index:
+        if variant != "normal" and (dataset, "normal") in mean.index:
+            delta.loc[(dataset, variant)] = (mean.loc[(dataset, variant)] - mean.loc[(dataset, "normal")]).to_numpy()
+    return delta
+
+
 def table1_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> ResultTable:
     """Table 1 with the paper's rows (baseline, then teacher × variant) and columns (teacher accuracy,
     the students, teacher self). Deltas: students against their baseline row; teacher self and the
@@ -284,19 +326,10 @@ def table1_frame(profile: Profile | str, store: RunStore, metric: str = "best_ac
     profile = get_profile(profile) if isinstance(profile, str) else profile
     mean, std, count = _aggregate(_cell_values(table1_cells(profile), store, metric))
     columns = ["teacher_accuracy", *profile.students, SELF]
-    order = [("student baseline", "baseline")] + [(t, v) for t in profile.teachers for v in VARIANTS]
-    mean, std, count = (f.reindex(index=order, columns=columns) for f in (mean, std, count))
-    delta = mean * np.nan
-    for t in profile.teachers:
-        normal_teacher = mean.loc[[(t, "normal")], "teacher_accuracy"].iloc[0]
-        for v in VARIANTS:
-            row = (t, v)
-            for s in profile.students:
-                delta.loc[[row], s] = mean.loc[[row], s].iloc[0] - mean.loc[[("student baseline", "baseline")], s].iloc[0]
-            delta.loc[[row], SELF] = mean.loc[[row], SELF].iloc[0] - normal_teacher
-            if v != "normal":
-                delta.loc[[row], "teacher_accuracy"] = mean.loc[[row], "teacher_accuracy"].iloc[0] - normal_teacher
-    return ResultTable(*(_index(f, ["teacher", "variant"]) for f in (mean, std, count, delta)), metric=metric)
+    order = [BASELINE_ROW] + [(t, v) for t in profile.teachers for v in VARIANTS]
+    mean, std, count = (_index(f.reindex(index=order, columns=columns), ["teacher", "variant"])
+                        for f in (mean, std, count))
+    return ResultTable(mean, std, count, table1_deltas(mean), metric=metric)
 
 
 def table2_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> ResultTable:
@@ -305,14 +338,9 @@ def table2_frame(profile: Profile | str, store: RunStore, metric: str = "best_ac
     profile = get_profile(profile) if isinstance(profile, str) else profile
     mean, std, count = _aggregate(_cell_values(table2_cells(profile), store, metric))
     order = [(d.teacher.dataset, v) for d in profile.table2 for v in VARIANTS]
-    columns = ["teacher_accuracy", "dafl"]
-    mean, std, count = (f.reindex(index=order, columns=columns) for f in (mean, std, count))
-    delta = mean * np.nan
-    for d in profile.table2:
-        for v in ("nasty", "stingy"):
-            delta.loc[[(d.teacher.dataset, v)]] = (mean.loc[[(d.teacher.dataset, v)]].to_numpy()
-                                                   - mean.loc[[(d.teacher.dataset, "normal")]].to_numpy())
-    return ResultTable(*(_index(f, ["dataset", "variant"]) for f in (mean, std, count, delta)), metric=metric)
+    mean, std, count = (_index(f.reindex(index=order, columns=["teacher_accuracy", "dafl"]), ["dataset", "variant"])
+                        for f in (mean, std, count))
+    return ResultTable(mean, std, count, table2_deltas(mean), metric=metric)
 
 
 def figure_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> pd.DataFrame:

@@ -149,22 +149,24 @@ def plot_teacher_outputs(logits, *, keep: int, temperature: float, labels: Seque
                          images=None, extra: Mapping[str, object] | None = None,
                          transforms: Sequence[str] = ("normal", "stingy_sparse", "stingy_smooth", "reversed"),
                          num_images: int = 3, class_names: Sequence[str] | None = None):
-    """What each kind of teacher shows a student: softmax bars at temperature τ, one row per image.
+    """What each kind of teacher shows a student: softmax bars at temperature τ, one column per image
+    and one row per teacher (below the image itself, when given).
 
-    Classes are ordered by the normal teacher's logits (rank 1 = its top class), so the panels share
-    one x-axis: the normal teacher decays, stingy-sparse stops after rank ``keep``, stingy-smooth
-    has a flat tail, reversed rises again after rank 1. The true class's bar is hatched and
-    coloured; the dotted line is the uniform 1/K level.
+    Classes are ordered by the normal teacher's logits (rank 1 = its top class), so the panels of an
+    image share one x-axis: the normal teacher decays, stingy-sparse stops after rank ``keep``,
+    stingy-smooth has a flat tail, reversed rises again after rank 1. The true class's bar is
+    hatched and coloured; the dotted line is the uniform level 1/K. The panels of one image share
+    their y-scale.
 
     Args:
         logits: (B, K) raw logits of the normal teacher (e.g. a record's ``sample_logits``).
         keep: N, the classes kept by the stingy transforms.
         temperature: τ of the softmax (the KD temperature is what the student sees).
         labels: the images' true classes (e.g. a record's ``sample_labels``).
-        images: optional (B, C, H, W) or (B, H, W) images shown in a first column.
+        images: optional (B, C, H, W) or (B, H, W) images shown in a first row.
         extra: further teachers shown as they are, e.g. ``{"nasty": nasty_record["sample_logits"]}``
             (each (B, K), same images), drawn after the transforms in the same class order.
-        transforms: transform names applied to ``logits`` (see :data:`stingylib.TRANSFORMS`).
+        transforms: transform names applied to ``logits`` (see :data:`stingylib.transforms.TRANSFORMS`).
         num_images: how many of the B images to show.
         class_names: names of the K classes for the tick labels (K ≤ 20) and titles.
 
@@ -172,6 +174,8 @@ def plot_teacher_outputs(logits, *, keep: int, temperature: float, labels: Seque
         The matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     z = _as_array(logits)
     batch, num_classes = z.shape
@@ -179,54 +183,57 @@ def plot_teacher_outputs(logits, *, keep: int, temperature: float, labels: Seque
         raise ValueError(f"num_images must be an integer >= 1; got {num_images!r}")
     if not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"temperature must be a number > 0; got {temperature!r}")
-    rows = min(num_images, batch)
+    columns = min(num_images, batch)
     panels: dict[str, np.ndarray] = teacher_views(z, keep=keep, transforms=transforms)
     for name, other in (extra or {}).items():
         other = _as_array(other)
-        if other.shape[1] != num_classes or other.shape[0] < rows:
-            raise ValueError(f"extra[{name!r}] must be ({rows}+, {num_classes}); got {other.shape}")
+        if other.shape[1] != num_classes or other.shape[0] < columns:
+            raise ValueError(f"extra[{name!r}] must be ({columns}+, {num_classes}); got {other.shape}")
         panels[name] = other
-    probs = {name: _softmax(v[:rows], temperature) for name, v in panels.items()}
-    names = class_names if class_names is not None else [str(k) for k in range(num_classes)]
+    probs = {name: _softmax(v[:columns], temperature) for name, v in panels.items()}
+    names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"class_names must name all {num_classes} classes; got {len(names)}")
     show_images = images is not None
-    columns = len(probs) + int(show_images)
+    rows = len(probs) + int(show_images)
 
     with plt.rc_context({**FONT, "axes.titlesize": 12}):
-        fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns + 0.4, 2.5 * rows + 0.6),
-                                 squeeze=False, layout="constrained",
-                                 gridspec_kw={"width_ratios": ([0.55] if show_images else []) + [1] * len(probs)})
+        fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns + 0.6, 1.85 * rows + 0.7), squeeze=False,
+                                 layout="constrained",
+                                 gridspec_kw={"height_ratios": ([1.3] if show_images else []) + [1] * len(probs)})
         ranks = np.arange(1, num_classes + 1)
-        for i in range(rows):
-            order = np.argsort(-z[i], kind="stable")  # class of rank 1, 2, … under the normal teacher
-            true = int(labels[i]) if labels is not None else None
-            top = max(1.08 * max(float(p[i].max()) for p in probs.values()), 1.5 / num_classes)  # one scale per row
+        for col in range(columns):
+            order = np.argsort(-z[col], kind="stable")  # class of rank 1, 2, … under the normal teacher
+            true = int(labels[col]) if labels is not None else None
+            top = max(1.15 * max(float(p[col].max()) for p in probs.values()), 1.5 / num_classes)
             if show_images:
-                _show_image(axes[i, 0], images[i], None if true is None else f"true: {names[true]}")
-            for j, (name, p) in enumerate(probs.items()):
-                ax = axes[i, j + int(show_images)]
-                heights = p[i][order]
+                _show_image(axes[0, col], images[col], None if true is None else f"true class: {names[true]}")
+            for row, (name, p) in enumerate(probs.items(), start=int(show_images)):
+                ax = axes[row, col]
+                heights = p[col][order]
                 colors = [COLORS["true"] if c == true else COLORS.get(name, "#0072B2") for c in order]
-                bars = ax.bar(ranks, heights, width=0.85, color=colors, edgecolor="black", linewidth=0.4)
-                if true is not None:
-                    bars[int(np.where(order == true)[0][0])].set_hatch("///")
+                bars = ax.bar(ranks, heights, width=0.85, color=colors, edgecolor="black",
+                              linewidth=0.4 if num_classes <= 20 else 0)
+                if true is not None:  # hatched, and a marker above it (thin bars when K is large)
+                    at = int(np.where(order == true)[0][0])
+                    bars[at].set_hatch("///")
+                    ax.plot(at + 1, heights[at] + 0.04 * top, marker="v", markersize=7, color=COLORS["true"],
+                            markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
                 ax.axhline(1.0 / num_classes, color="#555555", linewidth=0.9, linestyle=":")
                 ax.set_ylim(0, top)
                 ax.set_xlim(0.3, num_classes + 0.7)
                 if num_classes <= 20:
                     ax.set_xticks(ranks)
                     ax.set_xticklabels([names[c] for c in order], fontsize=9)
-                if i == 0:
-                    ax.set_title(TRANSFORM_TITLES.get(name, f"{name} (own network)"))
-                if i == rows - 1:
+                if col == 0:
+                    ax.set_ylabel(TRANSFORM_TITLES.get(name, f"{name}\n(own network)"))
+                if row == rows - 1:
                     ax.set_xlabel("class, by normal rank" if num_classes <= 20 else "rank under the normal teacher")
-                if j == 0:
-                    ax.set_ylabel(f"softmax, τ = {temperature:g}")
                 ax.grid(True, axis="y", alpha=0.3)
-        from matplotlib.patches import Patch
-
-        handles = [Patch(facecolor=COLORS["true"], edgecolor="black", hatch="///", label="true class")]
-        handles.append(plt.Line2D([], [], color="#555555", linestyle=":", label=f"uniform 1/K (K = {num_classes})"))
+        handles = [Patch(facecolor=COLORS["true"], edgecolor="black", hatch="///", label="true class (▼)"),
+                   Line2D([], [], color="#555555", linestyle=":", label=f"uniform 1/K (K = {num_classes})")]
         fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
+        fig.suptitle(f"softmax of what each teacher shows, τ = {temperature:g}")
     return fig
 
 

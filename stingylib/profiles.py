@@ -77,6 +77,10 @@ class Profile:
     figure_student: str = "resnet18"
     figure_keeps: tuple[int, ...] = ()  # N values of the sparse/smooth sweep (N = K is normal KD)
     seeds: tuple[int, ...] = (0,)
+    # torch CPU threads per run unless the caller says otherwise (None: torch's default). The small
+    # profiles use one: their models are too small to gain from a second thread, and two OpenMP
+    # threads on a busy 2-core machine run 10-100x slower than one (measured here).
+    threads: int | None = None
     notes: tuple[str, ...] = field(default=())
 
     def width(self, model: str) -> float:
@@ -129,6 +133,7 @@ CPU = Profile(
     widths=(("resnet18", 0.125), ("resnet34", 0.125), ("resnet50", 0.0625), ("resnext29", 0.0625),
             ("mobilenetv2", 0.125), ("shufflenetv2", 0.125)),
     figure_keeps=tuple(range(1, 11)),
+    threads=1,
     notes=("ResNet-50 and ResNeXt-29 run at half the width of the others (1/16 of the paper's): at 1/8 "
            "they train 4-6x slower than ResNet-18 on one CPU core (measured with "
            "benchmarks/bench_models.py) and would not fit the hour.",),
@@ -153,6 +158,7 @@ SMOKE = Profile(
     widths=tuple((m, 0.125) for m in ("resnet18", "resnet34", "resnet50", "resnext29", "mobilenetv2",
                                         "shufflenetv2")),
     figure_keeps=tuple(range(1, 11)),
+    threads=1,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}

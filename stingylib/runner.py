@@ -150,9 +150,13 @@ EXECUTORS: dict[str, Callable[..., list[Outcome]]] = {"local": run_local, "ray":
 def ensure_results(profile: str, target: str = "all", *, executor: str = "local", force: bool = False,
                    **options: object) -> list[Outcome]:
     """Train whatever ``target`` (``table1``, ``table2``, ``figure``, ``all``) of ``profile`` still
-    misses, into the profile's store under the data root. Finished runs are not touched."""
+    misses, into the profile's store under the data root. Finished runs are not touched. Runs use
+    the profile's thread count unless ``threads`` is given."""
     from .experiments import plan
+    from .profiles import get_profile
 
+    if options.get("threads") is None:
+        options["threads"] = get_profile(profile).threads
     return execute(plan(profile, target), RunStore.for_profile(profile), executor=executor, force=force,
                    **options)
 

@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Protocol
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data as datamod
 from .config import RunConfig

@@ -1,8 +1,9 @@
 """The Jupyter Book: it builds with warnings as errors, is self-contained, and renders its math.
 
-The book is built once per module (``book/build.py --skip-notebooks`` into a temporary
-``_build``; notebooks not executed yet are run first with the smoke profile). The browser tests open the built pages in headless Chromium from ``file://`` URLs,
-with every host name made unresolvable, so they also prove that the pages need no network.
+The book is built once per module, from the smoke results trained once per session: every notebook
+executed with the smoke profile by ``book/build.py`` in a scratch copy of the book's sources, into a
+temporary ``_build``. The browser tests open the built pages in headless Chromium from ``file://``
+URLs, with every host name made unresolvable, so they also prove that the pages need no network.
 
 The Chromium helpers (:func:`chromium_dump_dom`, :func:`chromium_screenshot`, :func:`page_dom`)
 are meant to be reused by later tests, e.g. for the results pages' tables and figures.
@@ -39,22 +40,43 @@ def load_build_module():
     return module
 
 
-@pytest.fixture(scope="module")
-def html_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the book once and return its ``html`` directory.
+#: What book/build.py reads, copied into a scratch checkout so that building the book in a test never
+#: overwrites the developer's executed notebooks in book/_generated/.
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
 
-    Notebooks are not executed (``--skip-notebooks``) when every notebook of book/build.py's
-    NOTEBOOKS already has its executed copy in book/_generated/; otherwise the missing ones are
-    executed first with the ``smoke`` profile (``--only-missing``), as the book cannot be built
-    without them.
+
+def scratch_checkout(dest: Path) -> Path:
+    """A copy of the book's sources at ``dest`` (MathJax linked from this checkout, not copied).
+
+    book/build.py finds everything from its own location, so the copy builds on its own; the
+    notebooks still import this checkout's stingylib and read the paper's numbers from its data/.
     """
     build = load_build_module()
-    missing = [nb for nb in build.NOTEBOOKS if not build.generated_path(nb).is_file()]
-    mode = ["--profile", "smoke", "--only-missing"] if missing else ["--skip-notebooks"]
+    build.ensure_mathjax()  # in this checkout, once (npm on a fresh clone)
+    ignore = shutil.ignore_patterns("_generated", "_extra", "__pycache__", ".ipynb_checkpoints")
+    for name in BOOK_SOURCES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / name)
+    (dest / "book" / "_extra").symlink_to(ROOT / "book" / "_extra", target_is_directory=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def html_root(tmp_path_factory: pytest.TempPathFactory, smoke_results) -> Path:
+    """Build the book once per module, from the smoke results, and return its ``html`` directory.
+
+    The smoke grid is trained once per test session (fixture ``smoke_results``, in the session's
+    data root), so the notebooks, executed here with ``--profile smoke``, train nothing. The build
+    runs in a scratch copy of the book's sources (:func:`scratch_checkout`).
+    """
+    scratch = scratch_checkout(tmp_path_factory.mktemp("checkout"))
     builddir = tmp_path_factory.mktemp("book") / "_build"
     proc = subprocess.run(
-        [sys.executable, str(BUILD_PY), *mode, "--builddir", str(builddir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=3600,
+        [sys.executable, str(scratch / "book" / "build.py"), "--profile", "smoke", "--builddir", str(builddir)],
+        cwd=scratch, capture_output=True, text=True, timeout=3600,
     )
     assert proc.returncode == 0, (
         f"book/build.py failed (exit {proc.returncode})\n--- stdout (tail) ---\n"
@@ -277,3 +299,140 @@ def test_intro_page_renders(html_root: Path) -> None:
     n_all, n_display = mathjax_containers(dom)
     assert n_display >= 1 and n_all >= 5
     assert not mathjax_errors(dom), f"MathJax could not typeset: {mathjax_errors(dom)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Results pages (the notebooks, executed with the smoke profile) and the reference pages
+# ---------------------------------------------------------------------------------------------
+
+#: The pages the notebooks and book/*.md add, in the order of the table of contents.
+READING_ORDER = ("book/method.html", "book/_generated/kl_derivation.html", "book/_generated/teachers.html",
+                 "book/_generated/table1.html", "book/_generated/table2.html", "book/_generated/figure.html",
+                 "book/reproduce.html", "book/api.html")
+
+#: The row labels of the paper's Table 1, as the results pages print them.
+TABLE1_ROWS = ("Student baseline",
+               *(f"{t} ({v})" for t in ("ResNet-18", "ResNet-50", "ResNeXt-29") for v in ("normal", "nasty", "stingy")))
+TABLE1_HEADER = ["Teacher network", "Teacher accuracy", "ShuffleNetV2", "MobileNetV2", "ResNet-18", "Teacher self"]
+
+
+class _TableParser(HTMLParser):
+    """Every <table> of a page as rows of cell texts (nested markup inside a cell is flattened)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th") and self.tables and self.tables[-1]:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_tables(html: str) -> list[list[list[str]]]:
+    """The tables of ``html``: a list of tables, each a list of rows, each a list of cell texts."""
+    parser = _TableParser()
+    parser.feed(html)
+    return parser.tables
+
+
+def table1_tables(html: str) -> list[list[list[str]]]:
+    """The tables of ``html`` laid out like the paper's Table 1 (its header and all its row labels)."""
+    return [t for t in html_tables(html)
+            if t and t[0] == TABLE1_HEADER and set(TABLE1_ROWS) <= {row[0] for row in t[1:] if row}]
+
+
+@pytest.mark.slow
+def test_results_and_reference_pages_are_built_in_order(html_root: Path) -> None:
+    for rel in READING_ORDER:
+        assert (html_root / rel).is_file(), f"missing from the built book: {rel}"
+    for here, there in zip(READING_ORDER, READING_ORDER[1:]):
+        page = html_root / here
+        link = re.search(r'<link rel="next"[^>]*href="([^"]+)"', page.read_text(encoding="utf-8"))
+        assert link and resolve_local(page, link.group(1)) == (html_root / there).resolve(), (here, there)
+    # Executed with the smoke profile, from the session's results: the pages say so.
+    for rel in READING_ORDER[2:6]:
+        text = (html_root / rel).read_text(encoding="utf-8")
+        assert "Profile <code" in text and "smoke" in text, f"{rel} does not state its profile"
+        assert "git commit" in text and "training wall time" in text, f"{rel} lacks the provenance"
+        assert "Traceback" not in text and 'class="output traceback' not in text, f"{rel} shows an error"
+
+
+@pytest.mark.slow
+def test_api_page_documents_the_library(html_root: Path) -> None:
+    text = (html_root / "book" / "api.html").read_text(encoding="utf-8")
+    for name in ("stingylib.transforms.stingy_sparse", "stingylib.transforms.TRANSFORMS", "stingylib.losses.kd_loss",
+                 "stingylib.experiments.table1_frame", "stingylib.runner.ensure_results",
+                 "stingylib.paper.paper_table1", "stingylib.plots.plot_figure", "stingylib.profiles.Profile"):
+        assert f'id="{name}"' in text, f"{name} is not documented on the API page"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_table1_page_shows_the_run_beside_the_paper(html_root: Path, tmp_path: Path) -> None:
+    dom = page_dom(html_root, "book/_generated/table1.html")
+    tables = table1_tables(dom)
+    assert len(tables) == 3, f"expected this run, the paper and the other metric; found {len(tables)} Table 1s"
+    cells = [{row[0]: row[1:] for row in t[1:]} for t in tables]
+    paper_cells = [c for c in cells if c["ResNet-18 (normal)"][1].startswith("74.24")]
+    assert len(paper_cells) == 1, "the paper's Table 1 (ResNet-18 → ShuffleNetV2: 74.24) is not on the page"
+    assert paper_cells[0]["ResNet-18 (normal)"][1] == "74.24(+3.07)"
+    assert paper_cells[0]["ResNet-18 (stingy)"][0] == "77.44(+0.00)"
+    for run in (c for c in cells if c is not paper_cells[0]):  # this run: digits numbers, same layout
+        for t in ("ResNet-18", "ResNet-50", "ResNeXt-29"):
+            normal, stingy = run[f"{t} (normal)"][0], run[f"{t} (stingy)"][0]
+            assert stingy == f"{normal}(+0.00)", "a stingy teacher must be exactly as accurate as its normal one"
+    assert not mathjax_errors(dom), f"MathJax could not typeset: {mathjax_errors(dom)}"
+    png = chromium_screenshot(page_url(html_root, "book/_generated/table1.html"), tmp_path / "table1.png")
+    print(f"screenshot of the Table 1 page: {png}")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_figure_page_shows_the_glued_figure(html_root: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    page = html_root / "book" / "_generated" / "figure.html"
+    dom = page_dom(html_root, "book/_generated/figure.html")
+    figure = re.search(r'<figure[^>]*id="fig-sparse-smooth-reversed"[^>]*>(.*?)</figure>', dom, re.S)
+    assert figure, "the glued figure (fig-sparse-smooth-reversed) is not on the figure page"
+    img = re.search(r'<img[^>]*src="([^"]+\.png)"', figure.group(1))
+    assert img, "the figure has no PNG image"
+    src = img.group(1)
+    path = Path(unquote(urlsplit(src).path)) if src.startswith("file:") else resolve_local(page, src)
+    assert path.is_file() and (html_root / "_images") in path.parents, f"image not in the built site: {src}"
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 400, image.size
+    assert "Fig." in figure.group(1) and "sparse ratio" in figure.group(1)  # the numbered caption
+    png = chromium_screenshot(page_url(html_root, "book/_generated/figure.html"), tmp_path / "figure.png")
+    print(f"screenshot of the figure page: {png}")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_derivation_and_teacher_pages_render(html_root: Path) -> None:
+    dom = page_dom(html_root, "book/_generated/kl_derivation.html")
+    n_all, n_display = mathjax_containers(dom)
+    assert n_display >= 1 and n_all >= 20
+    assert not mathjax_errors(dom), f"MathJax could not typeset: {mathjax_errors(dom)}"
+    assert 'href="../method.html#equation-ce-uniform"' in dom  # cross-page equation reference
+    for key in ("fig-kl-rel-error", "fig-kl-tv"):
+        assert re.search(rf'<figure[^>]*id="{key}"[^>]*>.*?<img', dom, re.S), key
+    dom = page_dom(html_root, "book/_generated/teachers.html")
+    for key in ("fig-teacher-outputs-tau1", "fig-teacher-outputs-kd"):
+        assert re.search(rf'<figure[^>]*id="{key}"[^>]*>.*?<img', dom, re.S), key
+    accuracies = [t for t in html_tables(dom) if any(row and row[0] == "ResNeXt-29" for row in t)]
+    assert accuracies, "the teacher-accuracy table is missing"

@@ -151,3 +151,40 @@ def test_missing_or_malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
         paper.paper_table2(tmp_path)
     with pytest.raises(ValueError, match="two-level"):
         paper.display_table(pd.DataFrame({"a": [1.0]}))
+
+
+def test_style_table_renders_the_labels_and_splits_deltas() -> None:
+    html = paper.style_table(paper.formatted_paper_table1()).to_html()
+    assert html.count("<table") == 1 and "ResNeXt-29 (stingy)" in html and "Student baseline" in html
+    assert '74.24<span class="delta">(+3.07)</span>' in html
+    flat = paper.style_table(paper.formatted_paper_table1(), split_delta=False).to_html()
+    assert "74.24 (+3.07)" in flat
+    numbers = pd.DataFrame({"a": [1.23456, np.nan], "b": ["x<y", "ok"]}, index=pd.Index(["r1", "r2"], name="row"))
+    html = paper.style_table(numbers, precision=3).to_html()
+    assert "1.235" in html and "—" in html and "x&lt;y" in html
+    nested = pd.concat({"this run": numbers[["a"]], "paper": numbers[["a"]]}, axis=1)  # two header rows
+    html = paper.style_table(nested).to_html()
+    assert '<span style="white-space: nowrap">run</span>' in html and html.count("1.23") == 2
+
+
+def test_provenance_and_profile_summary(tmp_path: Path) -> None:
+    empty = RunStore(tmp_path / "results", tmp_path / "checkpoints")
+    frame = paper.provenance("smoke", "table2", store=empty)
+    assert frame.loc["runs finished", "value"].startswith("0 of ")
+    assert "smoke" in frame.loc["profile", "value"]
+    text = paper.profile_summary("paper", "table1")
+    assert "CIFAR-100" in text and "N = 10" in text and "not comparable" not in text
+    assert "not comparable" in paper.profile_summary("smoke", "table2")
+    with pytest.raises(ValueError, match="target"):
+        paper.profile_summary("smoke", "all")
+
+
+@pytest.mark.slow
+def test_provenance_of_the_smoke_results(smoke_results: RunStore) -> None:
+    import torch
+
+    frame = paper.provenance("smoke", "all", store=smoke_results)["value"]
+    done, planned = frame["runs finished"].split(" (")[0].split(" of ")
+    assert done == planned
+    assert frame["torch"] == torch.__version__ and frame["device"] == "cpu"
+    assert "→" in frame["finished (UTC)"] and frame["training wall time"].endswith("(sum over the runs)")

@@ -91,11 +91,12 @@ def test_plot_teacher_outputs(tmp_path) -> None:
     images = rng.integers(0, 255, size=(8, 3, 32, 32), dtype=np.uint8)
     fig = plots.plot_teacher_outputs(logits, keep=10, temperature=20.0, labels=list(range(8)), images=images,
                                      extra={"nasty": nasty}, num_images=2)
-    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert {"normal", "stingy-sparse", "stingy-smooth", "reversed", "nasty (own network)"} <= set(titled)
-    assert len(fig.axes) == 2 * 6
+    rows = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert rows == ["normal", "stingy-sparse", "stingy-smooth", "reversed", "nasty\n(own network)"]
+    assert len(fig.axes) == 6 * 2  # (image + 5 teachers) × 2 images
+    assert fig.axes[0].get_title() == "true class: 0"
     # the stingy-sparse panel of the first image has exactly `keep` non-zero bars
-    sparse_ax = fig.axes[2]
+    sparse_ax = fig.axes[2 * 2]
     heights = [p.get_height() for p in sparse_ax.patches]
     assert len(heights) == 100 and sum(h > 0 for h in heights) == 10
     fig.savefig(tmp_path / "outputs.png", dpi=60)
@@ -105,7 +106,7 @@ def test_plot_teacher_outputs_small_k_without_images() -> None:
     logits = torch.randn(3, 10)
     fig = plots.plot_teacher_outputs(logits, keep=2, temperature=4, labels=[0, 1, 2], num_images=5,
                                      class_names=[f"c{k}" for k in range(10)])
-    assert len(fig.axes) == 3 * 4  # 3 images available, 4 transforms
+    assert len(fig.axes) == 4 * 3  # 4 transforms × 3 images (all there are)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][0].startswith("c")
 
 
@@ -114,5 +115,7 @@ def test_plot_teacher_outputs_rejects_bad_input() -> None:
         plots.plot_teacher_outputs([1.0, 2.0], keep=1, temperature=1.0)
     with pytest.raises(ValueError, match="temperature"):
         plots.plot_teacher_outputs(torch.randn(2, 5), keep=1, temperature=0.0)
+    with pytest.raises(ValueError, match="class_names"):
+        plots.plot_teacher_outputs(torch.randn(2, 5), keep=1, temperature=1.0, class_names=["a"])
     with pytest.raises(ValueError, match="extra"):
         plots.plot_teacher_outputs(torch.randn(2, 5), keep=1, temperature=1.0, extra={"nasty": torch.randn(2, 4)})
