@@ -1,6 +1,7 @@
 """How much time does fit() spend outside the model? A KD epoch on CPU with the CPU-profile models.
 
-``python benchmarks/bench_train.py [--train-per-class 200] [--threads 1]``
+``python benchmarks/bench_train.py [--train-per-class 400] [--threads 1]`` (defaults: the cpu profile's
+data and widths).
 
 1. Trains a teacher (one epoch, supervised) so that KD has a teacher to load.
 2. Runs one KD epoch of ``fit()`` (stingy teacher) and reads its epoch time (train + test).
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 
 from stingylib import data as datamod
 from stingylib.config import RunConfig
+from stingylib.profiles import CPU
 from stingylib.runs import RunStore
 from stingylib.train import build_network, fit, load_data, load_network
 
@@ -56,27 +58,28 @@ def bare_epoch(cfg: RunConfig, store: RunStore, data: datamod.ImageData) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--train-per-class", type=int, default=200)
-    parser.add_argument("--test-per-class", type=int, default=100)
+    parser.add_argument("--train-per-class", type=int, default=CPU.table1.train_per_class)
+    parser.add_argument("--test-per-class", type=int, default=CPU.table1.test_per_class)
     parser.add_argument("--teacher", default="resnet18")
     parser.add_argument("--student", default="shufflenetv2")
-    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--width", type=float, default=None, help="both models' width (default: the cpu profile's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     common = dict(dataset=args.dataset, train_per_class=args.train_per_class, test_per_class=args.test_per_class,
-                  width=args.width, lr=0.05, milestones=(), gamma=0.1, batch_size=128)
+                  lr=0.05, milestones=(), gamma=0.1, batch_size=128)
+    width = {m: args.width or CPU.width(m) for m in (args.teacher, args.student)}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        teacher = RunConfig(method="supervised", model=args.teacher, epochs=1, **common)
+        teacher = RunConfig(method="supervised", model=args.teacher, width=width[args.teacher], epochs=1, **common)
         fit(teacher, RunStore(root / "results", root / "ckpt"), device="cpu", progress=False)
         data = load_data(teacher)
         fit_times, bare_times, rates = [], [], []
         for repeat in range(args.repeats):
             store = RunStore(root / f"r{repeat}", root / "ckpt")
-            kd = RunConfig(method="kd", model=args.student, epochs=1, teacher=teacher.run_id,
+            kd = RunConfig(method="kd", model=args.student, width=width[args.student], epochs=1, teacher=teacher.run_id,
                            transform="stingy_sparse", keep=2, temperature=20.0, alpha=0.9, **common)
             history = fit(kd, store, device="cpu", progress=False, data=data)["history"]
             fit_times.append(history[0]["seconds"])
@@ -87,7 +90,7 @@ def main() -> None:
     fit_s, bare_s = min(fit_times), min(bare_times)
     n_train = data.train_x.shape[0]
     print(f"torch {torch.__version__}, {args.threads} thread(s); KD {args.teacher} -> {args.student} "
-          f"width {args.width} on {args.dataset} ({n_train} train / {data.test_x.shape[0]} test images)")
+          f"widths {width[args.teacher]:g}/{width[args.student]:g} on {args.dataset} ({n_train} train / {data.test_x.shape[0]} test images)")
     print(f"fit() epoch (train + test), best of {args.repeats}: {fit_s:.3f} s   runs: "
           + " ".join(f"{t:.3f}" for t in fit_times))
     print(f"bare compute of the same batches, best of {args.repeats}: {bare_s:.3f} s   runs: "
