@@ -95,3 +95,12 @@ def check_targets(targets: Tensor, logits: Tensor, name: str = "targets") -> Non
         raise ValueError(f"{name} must hold integer class indices (torch.long); got {targets.dtype}")
     if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]):
         raise ValueError(f"{name} must be class indices in [0, {logits.shape[1] - 1}]")
+
+
+def check_logit_pair(first: tuple[str, Tensor], second: tuple[str, Tensor], targets: Tensor | None = None) -> None:
+    """Check two named (B, K) logit tensors of one shape and, if given, their (B,) targets."""
+    for name, logits in (first, second):
+        check_logits(logits, name)
+    check_same_shape([first, second])
+    if targets is not None:
+        check_targets(targets, first[1])

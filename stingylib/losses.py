@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import (
+    check_logit_pair,
     check_logits,
     check_nonnegative,
     check_positive,
-    check_same_shape,
     check_targets,
     check_unit_interval,
 )
@@ -63,10 +63,7 @@ def kd_loss(
     Returns:
         ``total``, ``kd`` (= alpha·τ²·KL) and ``ce`` (= (1 − alpha)·CE); ``total = kd + ce``.
     """
-    check_logits(student_logits, "student_logits")
-    check_logits(teacher_logits, "teacher_logits")
-    check_same_shape([("student_logits", student_logits), ("teacher_logits", teacher_logits)])
-    check_targets(targets, student_logits)
+    check_logit_pair(("student_logits", student_logits), ("teacher_logits", teacher_logits), targets)
     tau = check_positive(temperature, "temperature")
     alpha = check_unit_interval(alpha, "alpha")
 
@@ -107,10 +104,7 @@ def nasty_loss(
     Returns:
         ``total``, ``ce`` and ``adversarial`` (= omega·τ²·KL, a positive number); ``total = ce − adversarial``.
     """
-    check_logits(nasty_logits, "nasty_logits")
-    check_logits(adversary_logits, "adversary_logits")
-    check_same_shape([("nasty_logits", nasty_logits), ("adversary_logits", adversary_logits)])
-    check_targets(targets, nasty_logits)
+    check_logit_pair(("nasty_logits", nasty_logits), ("adversary_logits", adversary_logits), targets)
     tau = check_positive(temperature, "temperature")
     omega = check_nonnegative(omega, "omega")
 
@@ -168,8 +162,6 @@ def dafl_student_loss(student_logits: Tensor, teacher_logits: Tensor) -> Losses:
 
     Returns ``total`` and ``kd`` (equal).
     """
-    check_logits(student_logits, "student_logits")
-    check_logits(teacher_logits, "teacher_logits")
-    check_same_shape([("student_logits", student_logits), ("teacher_logits", teacher_logits)])
+    check_logit_pair(("student_logits", student_logits), ("teacher_logits", teacher_logits))
     kd = kl_batchmean(teacher_logits, student_logits, 1.0)
     return {"total": kd, "kd": kd}
