@@ -23,20 +23,21 @@ import torch
 import torch.nn.functional as F
 
 from stingylib import data as datamod
-from stingylib.config import RunConfig
+from stingylib.engine import fit, load_network
+from stingylib.methods import KD, Supervised
 from stingylib.profiles import CPU
-from stingylib.runs import RunStore
-from stingylib.train import build_network, fit, load_data, load_network
+from stingylib.runs import RunConfig, RunStore
+from stingylib.training import build_network, load_data
 
 
 def bare_epoch(cfg: RunConfig, store: RunStore, data: datamod.ImageData) -> float:
     """Seconds of pure model compute for one KD epoch plus the test pass, on pre-made batches."""
-    teacher = load_network(store, cfg.teacher)
+    teacher = load_network(store, cfg.method.teacher)
     student = build_network(cfg, data.info)
     opt = torch.optim.SGD(student.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     batches = list(datamod.train_batches(data, batch_size=cfg.batch_size, epoch=0, seed=cfg.seed))
     tests = list(datamod.test_batches(data, batch_size=512))
-    tau = cfg.temperature
+    tau, alpha = cfg.method.temperature, cfg.method.alpha
     start = time.perf_counter()
     student.train()
     for x, y in batches:
@@ -44,7 +45,7 @@ def bare_epoch(cfg: RunConfig, store: RunStore, data: datamod.ImageData) -> floa
             t = teacher(x)
         s = student(x)
         loss = F.kl_div(F.log_softmax(s / tau, 1), F.softmax(t.clone() / tau, 1), reduction="batchmean")
-        loss = cfg.alpha * tau**2 * loss + (1 - cfg.alpha) * F.cross_entropy(s, y)
+        loss = alpha * tau**2 * loss + (1 - alpha) * F.cross_entropy(s, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -73,15 +74,15 @@ def main() -> None:
     width = {m: args.width or CPU.width(m) for m in (args.teacher, args.student)}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        teacher = RunConfig(method="supervised", model=args.teacher, width=width[args.teacher], epochs=1, **common)
+        teacher = RunConfig(method=Supervised(), model=args.teacher, width=width[args.teacher], epochs=1, **common)
         fit(teacher, RunStore(root / "results", root / "ckpt"), device="cpu", progress=False)
         data = load_data(teacher)
         fit_times, bare_times, rates = [], [], []
         for repeat in range(args.repeats):
             store = RunStore(root / f"r{repeat}", root / "ckpt")
-            kd = RunConfig(method="kd", model=args.student, width=width[args.student], epochs=1, teacher=teacher.run_id,
-                           transform="stingy_sparse", keep=2, temperature=20.0, alpha=0.9, **common)
-            history = fit(kd, store, device="cpu", progress=False, data=data)["history"]
+            method = KD(teacher=teacher.run_id, transform="stingy_sparse", keep=2, temperature=20.0, alpha=0.9)
+            kd = RunConfig(method=method, model=args.student, width=width[args.student], epochs=1, **common)
+            history = fit(kd, store, device="cpu", progress=False, data=data).history
             fit_times.append(history[0]["seconds"])
             rates.append(history[0]["images_per_s"])
             bare_times.append(bare_epoch(kd, store, data))

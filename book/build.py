@@ -14,7 +14,15 @@ Steps:
    half-written notebook for the book to pick up. ``--skip-notebooks`` executes none,
    ``--only-missing`` only those without an executed copy yet. Every NOTEBOOKS entry must be
    listed in ``_toc.yml`` as ``book/_generated/<stem>`` (checked before anything runs).
-3. ``jupyter-book build`` the repository root with warnings as errors (``-W --keep-going``) and
+3. Check that the book never mixes profiles: every executed notebook carries the profile papermill
+   ran it with (``metadata.papermill.parameters.profile``), and they must all carry the same one,
+   the requested one. Without ``--profile`` the notebooks are executed with ``smoke``; with
+   ``--skip-notebooks`` and no ``--profile`` any single profile is accepted, while
+   ``--skip-notebooks --profile P`` demands ``P``. ``--only-missing --profile P`` refuses, before
+   executing anything, executed notebooks of another profile (rerun without ``--only-missing``, or
+   ``make clean``). A notebook with no recorded profile (executed by something else) is refused.
+   The profile the book is built from is logged.
+4. ``jupyter-book build`` the repository root with warnings as errors (``-W --keep-going``) and
    nitpicky references (``-n``), re-reading every page (``--all``) so that warnings are never
    hidden by an incremental build. The HTML lands in ``<builddir>/html``.
 
@@ -51,6 +59,8 @@ NOTEBOOKS: list[str] = [
 ]
 
 PROFILES = ("smoke", "cpu", "paper")
+#: The profile notebooks are executed with when ``--profile`` is not given.
+DEFAULT_PROFILE = "smoke"
 
 #: The npm package providing MathJax (3.2.2 is the last 3.x release; pinned for reproducibility).
 MATHJAX_NPM = "mathjax@3.2.2"
@@ -234,14 +244,103 @@ def check_notebooks(notebooks: list[str] | None = None, *, need_executed: bool) 
         missing = [nb for nb in notebooks if not generated_path(nb).is_file()]
         if missing:
             problems.append(
-                f"not executed yet: {', '.join(missing)}; run `python book/build.py --profile smoke "
-                "--only-missing` (or without --skip-notebooks) first"
+                f"not executed yet: {', '.join(missing)}; run `python book/build.py --only-missing "
+                "--profile P`, P the profile of the notebooks already executed (or run without "
+                "--skip-notebooks) first"
             )
     return problems
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Jupyter Book
+# 3. Profiles: one book, one profile
+# ---------------------------------------------------------------------------------------------
+
+
+class ProfileError(RuntimeError):
+    """The executed notebooks do not all carry the same, requested, profile."""
+
+
+def executed_profile(path: Path) -> str | None:
+    """The ``profile`` papermill ran the executed notebook at ``path`` with.
+
+    papermill 2.x records the parameters it injected in ``metadata.papermill.parameters``. None
+    when the notebook records no profile: it was executed by something other than this script.
+    Raises :class:`ValueError` when ``path`` is not a readable notebook (JSON object).
+    """
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable notebook: {exc}") from exc
+    node: object = nb
+    for key in ("metadata", "papermill", "parameters", "profile"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else None
+
+
+def executed_profiles(notebooks: list[str] | None = None) -> dict[str, str | None]:
+    """:func:`executed_profile` of each executed copy, by NOTEBOOKS entry (missing left out)."""
+    notebooks = NOTEBOOKS if notebooks is None else notebooks
+    return {nb: executed_profile(generated_path(nb))
+            for nb in notebooks if generated_path(nb).is_file()}
+
+
+def _describe(profiles: dict[str, str | None]) -> str:
+    """``teachers.ipynb (smoke), table1.ipynb (cpu), figure.ipynb (no recorded profile)``."""
+    return ", ".join(f"{generated_path(nb).name} ({profile or 'no recorded profile'})"
+                     for nb, profile in profiles.items())
+
+
+def _profile_fix(mode: str, expected: str | None, profiles: dict[str, str | None]) -> str:
+    """How to get a consistent book, for ``mode`` "only-missing", "skip-notebooks" or "executed"."""
+    found = set(profiles.values())
+    single = next(iter(found)) if len(found) == 1 and None not in found else None
+    rerun = f"`python book/build.py --profile {expected or 'P'}`"
+    if mode == "only-missing":
+        fix = (f"rerun without --only-missing ({rerun}) to re-execute every notebook, "
+               "or `make clean` first")
+        if single:
+            fix += f"; or complete the {single} book with `--only-missing --profile {single}`"
+    elif mode == "skip-notebooks":
+        fix = f"re-execute every notebook with one profile ({rerun}, without --skip-notebooks)"
+        if single:
+            fix += f"; or build the {single} book as it is: --skip-notebooks without --profile"
+    else:
+        fix = f"`make clean` and rerun {rerun}"
+    return f"To fix: {fix}."
+
+
+def check_profiles(profiles: dict[str, str | None], expected: str | None = None,
+                   *, mode: str = "executed") -> str | None:
+    """The one profile all executed notebooks carry; raise :class:`ProfileError` otherwise.
+
+    ``profiles`` maps NOTEBOOKS entries to their :func:`executed_profile`. Every one must record a
+    profile, all the same, equal to ``expected`` unless that is None. ``mode`` ("only-missing",
+    "skip-notebooks" or "executed") only chooses the advice in the error message. Returns
+    ``expected`` when ``profiles`` is empty.
+    """
+    listing = _describe(profiles)
+    fix = _profile_fix(mode, expected, profiles)
+    unknown = [generated_path(nb).name for nb, profile in profiles.items() if profile is None]
+    if unknown:
+        raise ProfileError(
+            f"no profile is recorded in {', '.join(unknown)} (book/_generated/; no papermill "
+            "parameter `profile` in the notebook metadata): executed by something other than "
+            "book/build.py, it cannot tell which results it shows. Executed notebooks: "
+            f"{listing}. {fix}")
+    found = sorted({profile for profile in profiles.values() if profile is not None})
+    if len(found) > 1:
+        raise ProfileError(
+            f"the executed notebooks in book/_generated/ mix profiles ({', '.join(found)}): "
+            f"{listing}; a book must show the results of a single profile. {fix}")
+    if found and expected is not None and found[0] != expected:
+        raise ProfileError(
+            f"profile {expected} was asked for, but the executed notebooks in book/_generated/ "
+            f"carry profile {found[0]}: {listing}. {fix}")
+    return found[0] if found else expected
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Jupyter Book
 # ---------------------------------------------------------------------------------------------
 
 
@@ -274,13 +373,16 @@ def build_book(builddir: Path, nitpicky: bool = True) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=PROFILES, default="smoke",
-                        help="compute profile passed to every notebook as `profile` (default: smoke)")
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="compute profile passed to every notebook as `profile`, and that "
+                             f"every executed notebook must carry (default: {DEFAULT_PROFILE} "
+                             "when executing; with --skip-notebooks, any single profile)")
     parser.add_argument("--skip-notebooks", action="store_true",
-                        help="do not execute notebooks; build with what is in book/_generated/")
+                        help="do not execute notebooks; build with what is in book/_generated/ "
+                             "(all of one profile)")
     parser.add_argument("--only-missing", action="store_true",
                         help="execute only the notebooks that have no executed copy in "
-                             "book/_generated/ yet")
+                             "book/_generated/ yet (the others must carry --profile)")
     parser.add_argument("--builddir", type=Path, default=Path("_build"),
                         help="build directory, named _build (default: ./_build); HTML goes to "
                              "<builddir>/html")
@@ -299,15 +401,22 @@ def main(argv: list[str] | None = None) -> int:
         problems = check_notebooks(need_executed=False)
         if problems:
             raise RuntimeError("NOTEBOOKS and _toc.yml disagree:\n  " + "\n  ".join(problems))
+        mode = ("skip-notebooks" if args.skip_notebooks
+                else "only-missing" if args.only_missing else "executed")
+        profile = args.profile or (None if args.skip_notebooks else DEFAULT_PROFILE)
+        if args.only_missing:  # before executing anything: never complete a book of another profile
+            check_profiles(executed_profiles(), profile, mode=mode)
         ensure_mathjax()
         if args.skip_notebooks:
             log("--skip-notebooks: using the notebooks already in book/_generated/")
         else:
             todo = [nb for nb in NOTEBOOKS if not (args.only_missing and generated_path(nb).is_file())]
-            run_notebooks(args.profile, todo)
+            run_notebooks(profile, todo)
         problems = check_notebooks(need_executed=True)
         if problems:
             raise RuntimeError("\n  ".join(problems))
+        built_from = check_profiles(executed_profiles(), profile, mode=mode)
+        log(f"building the book from notebooks executed with profile {built_from}")
     except Exception as exc:  # noqa: BLE001 - report and fail with a non-zero status
         log(f"FAILED: {type(exc).__name__}: {str(exc).strip()}")
         return 1

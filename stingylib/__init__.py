@@ -2,10 +2,12 @@
 
 Teacher output transforms (stingy-sparse, stingy-smooth, reversed, …), the losses of knowledge
 distillation, the Nasty Teacher and DAFL as pure functions, and the model owner's wrappers. The
-models (:mod:`stingylib.models`), data (:mod:`stingylib.data`) and the training engine
-(:mod:`stingylib.train`) are submodules.
+models (:mod:`stingylib.models`), data (:mod:`stingylib.data`), the methods
+(:mod:`stingylib.methods`), runs (:mod:`stingylib.runs`) and the training engine
+(:mod:`stingylib.engine`) are submodules.
 """
 
+from ._version import __version__
 from .losses import (
     cross_entropy_loss,
     dafl_generator_loss,
@@ -25,9 +27,9 @@ from .transforms import (
     uniform_topn,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "TRANSFORMS",
     "StingyTeacher",
     "TransformedTeacher",

@@ -2,6 +2,7 @@
 
     python -m stingylib run {table1,table2,figure,all} --profile P [--executor local|ray] [--address A]
                                                      [--jobs J] [--threads T] [--device D] [--force]
+                                                     [--only RUN_ID]
     python -m stingylib status --profile P [--target T]
     python -m stingylib table {table1,table2,figure} --profile P [--format text|markdown|csv]
                                                              [--metric best|final]
@@ -11,8 +12,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import time
+import warnings
 from typing import Sequence
 
 from .profiles import PROFILES
@@ -25,13 +28,29 @@ def _store(profile: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import ensure_results
+    from .experiments import plan
+    from .profiles import get_profile
+    from .runner import ensure_results, execute
 
     start = time.perf_counter()
-    outcomes = ensure_results(args.profile, args.target, executor=args.executor, force=args.force, jobs=args.jobs,
-                              threads=args.threads, device=args.device, address=args.address)
-    trained = [o for o in outcomes if o.status == "trained"]
-    print(f"{args.target} ({args.profile}): {len(trained)} trained, {len(outcomes) - len(trained)} already done, "
+    options = dict(executor=args.executor, force=args.force, jobs=args.jobs, threads=args.threads,
+                   device=args.device, address=args.address)
+    if args.only is None:
+        outcomes = ensure_results(args.profile, args.target, train=True, **options)
+        what = args.target
+    else:
+        catalogue = plan(args.profile, "all")
+        chosen = [c for c in catalogue if c.run_id == args.only]
+        if not chosen:
+            close = difflib.get_close_matches(args.only, [c.run_id for c in catalogue], n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(close)}?" if close else "; `status` lists them"
+            raise ValueError(f"--only: {args.only!r} is not a run of profile {args.profile!r}{hint}")
+        if options["threads"] is None:
+            options["threads"] = get_profile(args.profile).threads
+        outcomes = execute(chosen, _store(args.profile), catalogue=catalogue, **options)
+        what = args.only
+    trained = sum(o.status == "trained" for o in outcomes)  # by this process; the rest were done
+    print(f"{what} ({args.profile}): {trained} trained, {len(outcomes) - trained} already done, "
           f"{time.perf_counter() - start:.1f} s")
     return 0
 
@@ -39,10 +58,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .experiments import status_frame
 
+    from .runs import STATES
+
     frame = status_frame(args.profile, _store(args.profile), args.target)
     counts = frame["state"].value_counts().to_dict()
     print(frame.to_string(index=False))
-    print(", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "running", "missing")))
+    print(", ".join(f"{counts.get(s, 0)} {s}" for s in STATES))
     return 0
 
 
@@ -84,14 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", **profile)
     run.add_argument("--executor", choices=["local", "ray"], default="local")
     run.add_argument("--address", default=None, help="address of an existing Ray cluster (ray executor)")
-    run.add_argument("--jobs", type=int, default=1, help="runs in parallel (local processes or local Ray CPUs)")
-    run.add_argument("--threads", type=int, default=None,
+    run.add_argument("--jobs", type=_positive_int, default=1,
+                     help="runs in parallel (local processes or local Ray CPUs)")
+    run.add_argument("--threads", type=_positive_int, default=None,
                      help="torch CPU threads per run (default: the profile's; smoke and cpu use 1)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
-    run.add_argument("--force", action="store_true", help="retrain runs that already have a result")
+    run.add_argument("--force", action="store_true",
+                     help="retrain runs that already have a result (with --only: that run alone)")
+    run.add_argument("--only", metavar="RUN_ID", default=None,
+                     help="train just this run of the profile (and the runs it needs that are not usable)")
     run.set_defaults(func=cmd_run)
 
-    status = sub.add_parser("status", help="which runs are done, running or missing")
+    status = sub.add_parser("status", help="which runs are done, corrupt, running, interrupted or missing")
     status.add_argument("--profile", **profile)
     status.add_argument("--target", choices=["table1", "table2", "figure", "all"], default="all")
     status.set_defaults(func=cmd_status)
@@ -110,7 +135,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m stingylib``."""
+    """Entry point of ``python -m stingylib``: errors the user can fix are one line on stderr, exit 1."""
+    from .runner import MissingResultsError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _warn
+            return args.func(args)
+    except (ValueError, MissingResultsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)

@@ -23,10 +23,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
+import warnings
+
 from .data import DATASETS
+from .methods import DAFL, KD, Nasty, Supervised
 from .profiles import DaflRecipe, Profile, Recipe, get_profile
-from .runs import RunStore
+from .runs import RecordError, RunConfig, RunStore
 
 TARGETS = ("table1", "table2", "figure", "all")
 #: The baseline row of Table 1 (students trained on the labels alone).
@@ -48,14 +50,14 @@ def _common(profile: Profile, recipe: Recipe, model: str, seed: int) -> dict:
 
 def supervised_run(profile: Profile, recipe: Recipe, model: str, seed: int) -> RunConfig:
     """A network trained on the labels alone: a normal teacher, or a student's baseline."""
-    return RunConfig(method="supervised", **_common(profile, recipe, model, seed))
+    return RunConfig(method=Supervised(), **_common(profile, recipe, model, seed))
 
 
 def nasty_run(profile: Profile, recipe: Recipe, model: str, seed: int) -> RunConfig:
     """A nasty teacher trained against the normal network of the same architecture."""
     adversary = supervised_run(profile, recipe, model, seed)
-    return RunConfig(method="nasty", adversary=adversary.run_id, temperature=recipe.nasty_temperature,
-                     omega=recipe.nasty_omega, **_common(profile, recipe, model, seed))
+    nasty = Nasty(adversary=adversary.run_id, temperature=recipe.nasty_temperature, omega=recipe.nasty_omega)
+    return RunConfig(method=nasty, **_common(profile, recipe, model, seed))
 
 
 def teacher_runs(profile: Profile, recipe: Recipe, model: str, seed: int) -> dict[str, RunConfig]:
@@ -77,8 +79,8 @@ def kd_run(profile: Profile, recipe: Recipe, student: str, teacher: RunConfig, s
     num_classes = DATASETS[recipe.dataset].num_classes
     if keep == num_classes:  # top-K of K classes is the normal teacher: share that run
         transform, keep, temperature = "normal", None, recipe.kd_temperature
-    return RunConfig(method="kd", teacher=teacher.run_id, transform=transform, keep=keep, temperature=temperature,
-                     alpha=recipe.alpha, **_common(profile, recipe, student, seed))
+    kd = KD(teacher=teacher.run_id, transform=transform, keep=keep, temperature=temperature, alpha=recipe.alpha)
+    return RunConfig(method=kd, **_common(profile, recipe, student, seed))
 
 
 def dafl_run(profile: Profile, dafl: DaflRecipe, teacher: RunConfig, variant: str, seed: int) -> RunConfig:
@@ -87,10 +89,11 @@ def dafl_run(profile: Profile, dafl: DaflRecipe, teacher: RunConfig, variant: st
     base.update(epochs=dafl.epochs, lr=dafl.lr, milestones=dafl.milestones, gamma=dafl.gamma,
                 batch_size=dafl.batch_size)
     shown = view(dafl.teacher, variant)
-    return RunConfig(method="dafl", teacher=teacher.run_id, transform=shown["transform"], keep=shown["keep"],
-                     latent_dim=dafl.latent_dim, iterations_per_epoch=dafl.iterations_per_epoch,
-                     generator_lr=dafl.generator_lr, dafl_one_hot=dafl.one_hot,
-                     dafl_info_entropy=dafl.info_entropy, dafl_activation=dafl.activation, **base)
+    method = DAFL(teacher=teacher.run_id, transform=shown["transform"], keep=shown["keep"],
+                  latent_dim=dafl.latent_dim, iterations_per_epoch=dafl.iterations_per_epoch,
+                  generator_lr=dafl.generator_lr, one_hot=dafl.one_hot, info_entropy=dafl.info_entropy,
+                  activation=dafl.activation)
+    return RunConfig(method=method, **base)
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,18 +224,29 @@ def _cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFram
     if metric not in ("best_accuracy", "final_accuracy"):
         raise ValueError(f"metric must be 'best_accuracy' or 'final_accuracy'; got {metric!r}")
     rows = []
-    cache: dict[str, dict | None] = {}
+    cache: dict[str, object] = {}
     for cell in cells:
         rid = cell.run.run_id
         if rid not in cache:
-            cache[rid] = store.load_record(rid) if store.is_done(rid) else None
+            cache[rid] = _read(store, rid)
         record = cache[rid]
         value = np.nan
         if record is not None:
-            value = {"student": record[metric], "teacher": record["final_accuracy"],
-                     "shown_teacher": record["teacher_accuracy"]}[cell.field]
+            value = {"student": getattr(record, metric), "teacher": record.final_accuracy,
+                     "shown_teacher": record.teacher_accuracy}[cell.field]
         rows.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run_id": rid})
     return pd.DataFrame(rows)
+
+
+def _read(store: RunStore, run_id: str):
+    """A run's record; None when it is missing, or invalid (then with a warning naming the file)."""
+    try:
+        return store.load_record(run_id)
+    except FileNotFoundError:
+        return None
+    except RecordError as err:
+        warnings.warn(f"shown as missing: {err}", stacklevel=3)
+        return None
 
 
 def _aggregate(long: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -356,15 +370,11 @@ def figure_frame(profile: Profile | str, store: RunStore, metric: str = "best_ac
 
 
 def status_frame(profile: Profile | str, store: RunStore, target: str = "all") -> pd.DataFrame:
-    """Every run of ``target`` with its state: ``done``, ``running`` (a checkpoint exists) or ``missing``."""
+    """Every run of ``target`` with its state (:data:`stingylib.runs.store.STATES`: ``done``, ``corrupt``,
+    ``running``, ``interrupted`` or ``missing``) and whether its final weights exist."""
     rows = []
     for cfg in plan(profile, target):
         rid = cfg.run_id
-        if store.is_done(rid):
-            state = "done"
-        elif store.checkpoint_path(rid).exists():
-            state = "running"
-        else:
-            state = "missing"
-        rows.append({"run_id": rid, "method": cfg.method, "model": cfg.model, "state": state, "epochs": cfg.epochs})
-    return pd.DataFrame(rows)
+        rows.append({"run_id": rid, "method": cfg.method.name, "model": cfg.model, "state": store.state(rid),
+                     "weights": "yes" if store.has_weights(rid) else "no", "epochs": cfg.epochs})
+    return pd.DataFrame(rows, columns=["run_id", "method", "model", "state", "weights", "epochs"])

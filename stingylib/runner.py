@@ -1,121 +1,218 @@
 """Execute a graph of runs: finished runs are skipped, interrupted ones resume, the rest run in
-dependency order.
+dependency order, each under its own lock.
 
-Executors (looked up in :data:`EXECUTORS`):
+:func:`execute` plans first (:func:`plan_tasks`): which of the given runs still need training, and
+which of their dependencies must be trained (again) because others need their weights; then it
+sorts them (``graphlib``) so that the order of the given list never matters, and hands them to an
+executor (looked up in :data:`EXECUTORS`):
 
 - ``local`` (default): in this process, one run after another; with ``jobs > 1``, in that many
-  worker processes, each run starting as soon as the runs it depends on have finished.
+  worker processes, each run starting as soon as its dependencies have finished. Workers exit when
+  this process dies.
 - ``ray``: one Ray task per run on a local Ray cluster (started here) or on an existing cluster
-  (``address``), each task declaring its CPU and GPU needs; a task waits for its dependencies'
-  tasks. Every node must see the same data root (a shared filesystem), since runs pass weights
-  and records through it.
+  (``address``); a task waits for its dependencies' tasks. Every node must see the same data root
+  (a shared filesystem): runs pass weights and records through it, and their locks live there.
+
+Every run is trained through :func:`stingylib.engine.train_run`, which holds the run's lock and
+asks again whether it is done: two processes running the same targets on one data root train every
+run once between them. A run locked by another process is put back and tried again later.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import graphlib
 import multiprocessing
 import os
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
-import torch
+from .engine import Outcome, train_run
+from .runs import RunConfig, RunStore
 
-from .config import RunConfig
-from .runs import RunStore
+#: The options each executor takes (besides the runs, the store and ``force``).
+EXECUTOR_OPTIONS: dict[str, frozenset[str]] = {
+    "local": frozenset({"jobs", "device", "threads", "progress", "log"}),
+    "ray": frozenset({"jobs", "device", "threads", "address", "gpus_per_run", "log"}),
+}
+RETRY_SECONDS = 1.0  # how long a run locked by another process waits before it is tried again
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What happened to one run: ``trained`` or ``skipped`` (its record already existed)."""
+class Task:
+    """One run to bring to a finished state."""
 
-    run_id: str
-    status: str
-    seconds: float
-    best_accuracy: float | None = None
+    cfg: RunConfig
+    force: bool = False  # retrain even if done
+    need_weights: bool = False  # another planned run loads its weights: "done" needs them too
 
-
-def _train_one(cfg_dict: dict, results: str, checkpoints: str, device: str, threads: int | None,
-               progress: bool | None, *_dependencies: object) -> Outcome:
-    """Train one run (in whichever process or Ray worker calls it). Extra arguments are the
-    dependencies' results, only there so Ray schedules this task after them."""
-    from .train import fit
-
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        start = time.perf_counter()
-        record = fit(RunConfig.from_dict(cfg_dict), RunStore(Path(results), Path(checkpoints)), device=device,
-                     progress=progress)
-        return Outcome(record["run_id"], "trained", time.perf_counter() - start, record["best_accuracy"])
-    finally:
-        torch.set_num_threads(previous)
+    @property
+    def run_id(self) -> str:
+        return self.cfg.run_id
 
 
-def _todo(runs: list[RunConfig], store: RunStore, force: bool) -> tuple[list[RunConfig], list[Outcome]]:
-    todo, skipped = [], []
-    for cfg in runs:
-        if store.is_done(cfg.run_id) and not force:
-            skipped.append(Outcome(cfg.run_id, "skipped", 0.0, store.load_record(cfg.run_id)["best_accuracy"]))
-        else:
-            todo.append(cfg)
-    return todo, skipped
+class MissingResultsError(RuntimeError):
+    """Results a page needs are missing and training was not allowed; the message lists them."""
 
 
-def _check_dependencies(todo: list[RunConfig], store: RunStore) -> None:
-    planned = {c.run_id for c in todo}
-    for cfg in todo:
+# --------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------
+
+
+def plan_tasks(runs: Iterable[RunConfig], store: RunStore, *, force: bool = False,
+               catalogue: Iterable[RunConfig] = ()) -> tuple[list[Task], list[Outcome]]:
+    """What must be trained for every run of ``runs`` to be done, dependencies first.
+
+    A run of ``runs`` is planned when it has no valid record (or with ``force``). A dependency of a
+    planned run is planned too when it is not usable (no valid record or no weights); its config
+    comes from ``runs``, else ``catalogue``, else its own record.
+
+    Returns:
+        The tasks in a dependency order, and one ``skipped`` outcome per run of ``runs`` not planned.
+
+    Raises:
+        ValueError: a dependency that is neither usable nor known.
+    """
+    runs = list(dict((c.run_id, c) for c in runs).values())
+    known = {c.run_id: c for c in catalogue}
+    known.update({c.run_id: c for c in runs})
+    todo: dict[str, RunConfig] = {}
+    forced = {c.run_id for c in runs} if force else set()
+
+    def visit(cfg: RunConfig, as_dependency: bool) -> None:
+        rid = cfg.run_id
+        if rid in todo:
+            return
+        if rid not in forced and store.is_done(rid) and (not as_dependency or store.has_weights(rid)):
+            return
+        todo[rid] = cfg
         for dep in cfg.dependencies():
-            if dep not in planned and not store.is_done(dep):
-                raise ValueError(f"run {cfg.run_id} needs {dep}, which is neither finished nor planned")
+            dep_cfg = known.get(dep)
+            if dep_cfg is None:
+                record = store.try_record(dep)
+                dep_cfg = record.config if record is not None else None
+            if dep_cfg is None:
+                raise ValueError(f"run {rid} needs {dep}, which is neither finished nor planned")
+            visit(dep_cfg, as_dependency=True)
+
+    for cfg in runs:
+        visit(cfg, as_dependency=False)
+    needed = {d for cfg in todo.values() for d in cfg.dependencies()}
+    graph = {rid: [d for d in cfg.dependencies() if d in todo] for rid, cfg in todo.items()}
+    order = list(graphlib.TopologicalSorter(graph).static_order())
+    tasks = [Task(todo[rid], force=rid in forced, need_weights=rid in needed) for rid in order]
+    skipped = []
+    for cfg in runs:
+        if cfg.run_id not in todo:
+            skipped.append(Outcome(cfg.run_id, "skipped", 0.0, store.load_record(cfg.run_id).best_accuracy))
+    return tasks, skipped
 
 
-def run_local(todo: list[RunConfig], store: RunStore, *, jobs: int = 1, device: str = "auto",
-              threads: int | None = None, progress: bool | None = None, log: Callable[[str], None] = print,
-              **_: object) -> list[Outcome]:
-    """Run ``todo`` (dependencies first) in this process, or in ``jobs`` worker processes."""
-    args = (str(store.results), str(store.checkpoints), device)
+# --------------------------------------------------------------------------------------------
+# Local executor
+# --------------------------------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initialiser: exit as soon as the parent process is gone (a killed runner leaves no
+    orphan training). The run's lock dies with the worker; its last epoch checkpoint stays."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="stingy-watch-parent", daemon=True).start()
+
+
+class _InlinePool:
+    """The ``jobs=1`` stand-in for a process pool: runs each submitted call at once, in this process."""
+
+    def submit(self, fn: Callable, *args: object, **kwargs: object) -> cf.Future:
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(err)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str = "auto",
+              threads: int | None = None, progress: bool | None = None,
+              log: Callable[[str], None] = print) -> list[Outcome]:
+    """Run ``tasks`` (in dependency order) in this process, or in ``jobs`` worker processes."""
     if jobs == 1:
-        outcomes = []
-        for i, cfg in enumerate(todo, 1):
-            log(f"[{i}/{len(todo)}] {cfg.run_id}")
-            outcomes.append(_train_one(cfg.to_dict(), *args, threads, progress))
-        return outcomes
-
-    threads = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
-    pending = list(todo)
-    finished: set[str] = set()
-    running: dict[cf.Future, RunConfig] = {}
-    outcomes: list[Outcome] = []
-    ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state in the workers
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pool = _InlinePool()
+    else:
+        threads = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
+        progress = False  # workers share one terminal
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_watch_parent, initargs=(os.getpid(),))
+    planned = {t.run_id for t in tasks}
+    pending, finished, outcomes = list(tasks), set(), []
+    running: dict[cf.Future, Task] = {}
+    retry_at: dict[str, float] = {}
+    try:
         while pending or running:
-            queued = {c.run_id for c in pending} | {c.run_id for c in running.values()}
-
-            def ready(cfg: RunConfig) -> bool:
-                return all(d in finished or (d not in queued and store.is_done(d)) for d in cfg.dependencies())
-
-            for cfg in [c for c in pending if ready(c)][: jobs - len(running)]:
-                pending.remove(cfg)
-                log(f"[start] {cfg.run_id}")
-                running[pool.submit(_train_one, cfg.to_dict(), *args, threads, False)] = cfg
-            if not running:
-                raise RuntimeError(f"no run can start: {[c.run_id for c in pending]} wait on unplanned runs")
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            now = time.monotonic()
+            ready = [t for t in pending if retry_at.get(t.run_id, 0.0) <= now
+                     and all(d in finished for d in t.cfg.dependencies() if d in planned)]
+            for task in ready[: jobs - len(running)]:
+                pending.remove(task)
+                if task.run_id not in retry_at:
+                    log(f"[start {len(finished) + len(running) + 1}/{len(tasks)}] {task.run_id}")
+                running[pool.submit(train_run, task.cfg, store, force=task.force, need_weights=task.need_weights,
+                                    wait=False, device=device, progress=progress, threads=threads)] = task
+            if not running:  # everything ready is locked by another process: wait a little
+                time.sleep(max(0.05, min(retry_at.values(), default=now + RETRY_SECONDS) - now))
+                continue
+            done, _ = cf.wait(running, timeout=RETRY_SECONDS, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                cfg = running.pop(future)
-                outcomes.append(future.result())  # re-raises a run's error here
-                finished.add(cfg.run_id)
-                log(f"[done {len(outcomes)}/{len(todo)}] {cfg.run_id} {outcomes[-1].seconds:.1f}s")
+                task = running.pop(future)
+                outcome = future.result()  # re-raises a run's error here
+                for note in outcome.notes:
+                    log(f"  {note}")
+                if outcome.status == "busy":
+                    if task.run_id not in retry_at:
+                        log(f"  {task.run_id} is being trained by another process; waiting for it")
+                    retry_at[task.run_id] = time.monotonic() + RETRY_SECONDS
+                    pending.append(task)
+                    continue
+                finished.add(task.run_id)
+                outcomes.append(outcome)
+                how = f"trained in {outcome.seconds:.1f} s" if outcome.status == "trained" else "done by another process"
+                log(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # let running runs end (their records stay valid)
+        raise
+    pool.shutdown()
     return outcomes
 
 
-def run_ray(todo: list[RunConfig], store: RunStore, *, address: str | None = None, jobs: int | None = None,
+# --------------------------------------------------------------------------------------------
+# Ray executor
+# --------------------------------------------------------------------------------------------
+
+
+def _ray_train(task: Task, results: str, checkpoints: str, device: str, threads: int,
+               *_dependencies: object) -> Outcome:
+    """One Ray task: train under the run's lock, waiting for it if another process holds it. The
+    extra arguments are the dependencies' results, only there so Ray starts this task after them."""
+    from pathlib import Path
+
+    return train_run(task.cfg, RunStore(Path(results), Path(checkpoints)), force=task.force,
+                     need_weights=task.need_weights, wait=True, device=device, progress=False, threads=threads)
+
+
+def run_ray(tasks: list[Task], store: RunStore, *, address: str | None = None, jobs: int | None = None,
             device: str = "auto", threads: int | None = None, gpus_per_run: float | None = None,
-            log: Callable[[str], None] = print, **_: object) -> list[Outcome]:
+            log: Callable[[str], None] = print) -> list[Outcome]:
     """One Ray task per run; a task's arguments include its dependencies' task results, so Ray
     starts it only after them. ``address=None`` starts a local cluster (``jobs`` CPUs)."""
     try:
@@ -131,57 +228,109 @@ def run_ray(todo: list[RunConfig], store: RunStore, *, address: str | None = Non
         if gpus_per_run is None:
             gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 and device != "cpu" else 0.0
         cpus = threads or 1
-        task = ray.remote(_train_one).options(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=0)
+        remote = ray.remote(_ray_train).options(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=0)
         refs = {}
-        for cfg in todo:
-            deps = [refs[d] for d in cfg.dependencies() if d in refs]
-            refs[cfg.run_id] = task.remote(cfg.to_dict(), str(store.results), str(store.checkpoints), device,
-                                           cpus, False, *deps)
+        for task in tasks:  # dependency order: every dependency's reference exists already
+            deps = [refs[d] for d in task.cfg.dependencies() if d in refs]
+            refs[task.run_id] = remote.remote(task, str(store.results), str(store.checkpoints), device, cpus, *deps)
         log(f"submitted {len(refs)} Ray tasks ({cpus} CPU, {gpus_per_run} GPU each)")
-        return list(ray.get(list(refs.values())))
+        outcomes = list(ray.get(list(refs.values())))
     finally:
         if started_here:
             ray.shutdown()
+    for outcome in outcomes:
+        for note in outcome.notes:
+            log(f"  {note}")
+    return outcomes
 
 
 EXECUTORS: dict[str, Callable[..., list[Outcome]]] = {"local": run_local, "ray": run_ray}
 
 
-def ensure_results(profile: str, target: str = "all", *, executor: str = "local", force: bool = False,
-                   **options: object) -> list[Outcome]:
-    """Train whatever ``target`` (``table1``, ``table2``, ``figure``, ``all``) of ``profile`` still
-    misses, into the profile's store under the data root. Finished runs are not touched. Runs use
-    the profile's thread count unless ``threads`` is given."""
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+
+
+def _check_options(executor: str, options: dict[str, object]) -> dict[str, object]:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {sorted(EXECUTORS)}; got {executor!r}")
+    allowed = EXECUTOR_OPTIONS[executor]
+    every = frozenset().union(*EXECUTOR_OPTIONS.values())
+    unknown = sorted(k for k in options if k not in allowed and not (k in every and options[k] is None))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for the {executor!r} executor; allowed: {sorted(allowed)}")
+    for name in ("jobs", "threads"):
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    return {k: v for k, v in options.items() if k in allowed and v is not None}
+
+
+def execute(runs: Iterable[RunConfig], store: RunStore, *, executor: str = "local", force: bool = False,
+            catalogue: Iterable[RunConfig] = (), **options: object) -> list[Outcome]:
+    """Bring every run of ``runs`` to a finished record in ``store``, in any order given.
+
+    Args:
+        runs: configs, in any order.
+        store: results, weights, checkpoints and locks.
+        executor: ``local`` or ``ray``.
+        force: retrain the runs of ``runs`` even when they are done (their dependencies are trained
+            only when they are not usable).
+        catalogue: further configs that dependencies may be looked up in (e.g. a whole profile's).
+        options: the executor's options (:data:`EXECUTOR_OPTIONS`): ``jobs``, ``device``,
+            ``threads``, ``progress``, ``log``; for Ray also ``address`` and ``gpus_per_run``.
+
+    Returns:
+        One :class:`~stingylib.engine.Outcome` per run: the skipped ones first, then the others in
+        finishing order.
+
+    Raises:
+        ValueError: an unknown executor or option, a bad ``jobs``/``threads``, a dependency that is
+            neither finished nor known, or a data root that cannot be written (before any training).
+    """
+    options = _check_options(executor, options)
+    tasks, skipped = plan_tasks(runs, store, force=force, catalogue=catalogue)
+    if not tasks:
+        return skipped
+    store.check_writable()
+    return skipped + EXECUTORS[executor](tasks, store, **options)
+
+
+def ensure_results(profile: str, target: str = "all", *, train: bool | None = None, executor: str = "local",
+                   force: bool = False, **options: object) -> list[Outcome]:
+    """Make sure every run of ``target`` (``table1``, ``table2``, ``figure``, ``all``) of ``profile``
+    has its result in the profile's store under the data root.
+
+    Args:
+        profile: ``smoke``, ``cpu`` or ``paper``.
+        target: which experiment's runs.
+        train: train what is missing. None (default): only for the ``smoke`` profile, so that a
+            page of the ``cpu`` or ``paper`` profile never starts hours of training by surprise.
+        executor, force, options: as for :func:`execute`; runs use the profile's thread count
+            unless ``threads`` is given.
+
+    Raises:
+        MissingResultsError: results are missing and ``train`` is false; the message lists them and
+            gives the command that makes them.
+    """
     from .experiments import plan
     from .profiles import get_profile
 
+    prof = get_profile(profile)
+    train = prof.name == "smoke" if train is None else train
+    runs = plan(prof, target)
+    store = RunStore.for_profile(prof.name)
+    if not train:
+        missing = [c.run_id for c in runs if not store.is_done(c.run_id)]
+        if missing:
+            listed = "\n  ".join(missing[:20]) + (f"\n  … and {len(missing) - 20} more" if len(missing) > 20 else "")
+            raise MissingResultsError(
+                f"{len(missing)} of the {len(runs)} runs of {target!r} (profile {prof.name!r}) have no result in "
+                f"{store.results}:\n  {listed}\nMake them with:\n  python -m stingylib run {target} --profile "
+                f"{prof.name} --jobs 2\n(or `make results PROFILE={prof.name} FORCE=`), or pass train=True.")
+        if force:
+            raise ValueError("force=True retrains runs: it needs train=True")
     if options.get("threads") is None:
-        options["threads"] = get_profile(profile).threads
-    return execute(plan(profile, target), RunStore.for_profile(profile), executor=executor, force=force,
-                   **options)
-
-
-def execute(runs: list[RunConfig], store: RunStore, *, executor: str = "local", force: bool = False,
-            **options: object) -> list[Outcome]:
-    """Bring every run of ``runs`` (dependencies first) to a finished record in ``store``.
-
-    Args:
-        runs: configs in dependency order (as :func:`stingylib.experiments.plan` returns them).
-        store: results and checkpoints.
-        executor: ``local`` or ``ray``.
-        force: retrain runs even when their record exists (an unfinished checkpoint still resumes).
-        options: executor options: ``jobs``, ``device``, ``threads``, ``progress``, ``address``, ``log``.
-
-    Returns:
-        One :class:`Outcome` per run: the skipped ones first, then the trained ones in finishing order.
-    """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {sorted(EXECUTORS)}; got {executor!r}")
-    jobs = options.get("jobs", 1)
-    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
-    todo, skipped = _todo(runs, store, force)
-    _check_dependencies(todo, store)
-    if not todo:
-        return skipped
-    return skipped + EXECUTORS[executor](todo, store, **options)
+        options["threads"] = prof.threads
+    return execute(runs, store, executor=executor, force=force, catalogue=plan(prof, "all"), **options)

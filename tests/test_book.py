@@ -49,7 +49,7 @@ def scratch_checkout(dest: Path) -> Path:
     """A copy of the book's sources at ``dest`` (MathJax linked from this checkout, not copied).
 
     book/build.py finds everything from its own location, so the copy builds on its own; the
-    notebooks still import this checkout's stingylib and read the paper's numbers from its data/.
+    notebooks still import this checkout's stingylib (which ships the paper's numbers).
     """
     build = load_build_module()
     build.ensure_mathjax()  # in this checkout, once (npm on a fresh clone)
@@ -377,7 +377,9 @@ def test_api_page_documents_the_library(html_root: Path) -> None:
     text = (html_root / "book" / "api.html").read_text(encoding="utf-8")
     for name in ("stingylib.transforms.stingy_sparse", "stingylib.transforms.TRANSFORMS", "stingylib.losses.kd_loss",
                  "stingylib.experiments.table1_frame", "stingylib.runner.ensure_results",
-                 "stingylib.paper.paper_table1", "stingylib.plots.plot_figure", "stingylib.profiles.Profile"):
+                 "stingylib.paper.paper_table1", "stingylib.plots.plot_figure", "stingylib.profiles.Profile",
+                 "stingylib.runs.config.RunConfig", "stingylib.runs.record.RunRecord", "stingylib.methods.base.Method",
+                 "stingylib.methods.kd.KD", "stingylib.engine.fit", "stingylib.engine.train_run"):
         assert f'id="{name}"' in text, f"{name} is not documented on the API page"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ def test_run_again_trains_nothing(smoke_results):
 
 def test_status_and_tables(smoke_results):
     status = cli("status", "--profile", "smoke")
-    assert status.returncode == 0 and "64 done, 0 running, 0 missing" in status.stdout
+    assert status.returncode == 0 and "64 done, 0 corrupt, 0 running, 0 interrupted, 0 missing" in status.stdout
     table = cli("table", "table1", "--profile", "smoke", "--format", "markdown")
     assert table.returncode == 0
     assert "student baseline" in table.stdout and "resnext29" in table.stdout
@@ -34,3 +35,16 @@ def test_unknown_names_list_the_valid_ones():
                         (("run", "all", "--executor", "slurm"), "ray"), (("table", "table1", "--format", "xml"), "csv")]:
         out = cli(*args)
         assert out.returncode == 2 and "invalid choice" in out.stderr and valid in out.stderr
+
+
+def test_usage_errors_name_the_problem(tmp_path):
+    for flag, value in (("--jobs", "0"), ("--threads", "two")):
+        out = cli("run", "all", flag, value)
+        assert out.returncode == 2 and f"argument {flag}: must be an integer >= 1; got '{value}'" in out.stderr
+    blocker = tmp_path / "root"
+    blocker.write_text("a file")
+    out = subprocess.run([sys.executable, "-m", "stingylib", "run", "table2", "--profile", "smoke"],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "STINGY_DATA_ROOT": str(blocker)})
+    assert out.returncode == 1 and f"error: data root problem: {blocker} is a file" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -21,6 +21,8 @@ from stingylib.experiments import (
 from stingylib.profiles import SMOKE
 from stingylib.runs import RunStore
 
+from .records import fake_record
+
 
 @pytest.mark.parametrize("target", ["table1", "table2", "figure", "all"])
 def test_plan_has_each_run_once_and_dependencies_first(target):
@@ -41,19 +43,19 @@ def test_shared_runs_exist_once():
 
 def test_table1_graph_matches_the_paper_layout():
     runs = plan("smoke", "table1")
-    methods = [c.method for c in runs]
+    methods = [c.method.name for c in runs]
     assert methods.count("nasty") == 3  # one nasty teacher per teacher architecture
     # the stingy teacher is the normal teacher's run, never retrained
     t = teacher_runs(SMOKE, SMOKE.table1, "resnet50", 0)
-    assert t["stingy"] is t["normal"] and t["nasty"].adversary == t["normal"].run_id
-    stingy_students = [c for c in runs if c.method == "kd" and c.transform == "stingy_sparse"]
-    assert {c.keep for c in stingy_students} == {SMOKE.table1.keep}
-    assert {c.temperature for c in stingy_students} == {SMOKE.table1.stingy_temperature}
+    assert t["stingy"] is t["normal"] and t["nasty"].method.adversary == t["normal"].run_id
+    stingy_students = [c.method for c in runs if c.method.name == "kd" and c.method.transform == "stingy_sparse"]
+    assert {m.keep for m in stingy_students} == {SMOKE.table1.keep}
+    assert {m.temperature for m in stingy_students} == {SMOKE.table1.stingy_temperature}
     # 3 teachers × 3 variants × (3 students + teacher self), resnet18's self being the resnet18 student
     kd_cells = {(cell.row, cell.column) for cell in table1_cells(SMOKE) if cell.column != "teacher_accuracy"
                 and cell.row[0] != "student baseline"}
     assert len(kd_cells) == 3 * 3 * 4
-    assert len([c for c in runs if c.method == "kd"]) == 3 * 3 * 4 - 3
+    assert len([c for c in runs if c.method.name == "kd"]) == 3 * 3 * 4 - 3
 
 
 def test_keeping_every_class_is_the_normal_teacher():
@@ -73,19 +75,17 @@ def _fake_store(tmp_path, profile, value_of) -> RunStore:
     """A store with a record for every run of the profile, accuracies chosen by ``value_of(cfg)``."""
     store = RunStore(tmp_path / "results", tmp_path / "ckpt")
     for cfg in plan(profile, "all"):
-        v = value_of(cfg)
-        store.write_record({"run_id": cfg.run_id, "config": cfg.to_dict(), "best_accuracy": v,
-                            "final_accuracy": v - 1, "teacher_accuracy": 50.0})
+        store.write_record(fake_record(cfg, value_of(cfg)))
     return store
 
 
 def test_table1_values_and_deltas(tmp_path):
     def value(cfg):  # baselines 40, students of the stingy view 20, other students 45, teachers 60/58
-        if cfg.method == "supervised":
+        if cfg.method.name == "supervised":
             return 60.0 if cfg.model in SMOKE.teachers else 40.0
-        if cfg.method == "nasty":
+        if cfg.method.name == "nasty":
             return 58.0
-        return 20.0 if cfg.transform == "stingy_sparse" else 45.0
+        return 20.0 if cfg.method.transform == "stingy_sparse" else 45.0
 
     table = table1_frame(SMOKE, _fake_store(tmp_path, "smoke", value))
     mean = table.mean
@@ -120,7 +120,7 @@ def test_missing_runs_are_nan(tmp_path):
 
 
 def test_figure_frame_curves(tmp_path):
-    store = _fake_store(tmp_path, "smoke", lambda cfg: float(cfg.keep or 0))
+    store = _fake_store(tmp_path, "smoke", lambda cfg: 1.0 + (getattr(cfg.method, "keep", None) or 0))
     frame = figure_frame(SMOKE, store)
     assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", "baseline"}
     sparse = frame[frame["curve"] == "stingy_sparse"]
@@ -131,9 +131,13 @@ def test_figure_frame_curves(tmp_path):
 def test_status_frame(tmp_path):
     store = RunStore(tmp_path / "r", tmp_path / "c")
     runs = plan("smoke", "table2")
-    store.write_record({"run_id": runs[0].run_id})
+    store.write_record(fake_record(runs[0], 50.0))
     store.checkpoint_path(runs[1].run_id).parent.mkdir(parents=True)
     store.checkpoint_path(runs[1].run_id).write_bytes(b"")
-    states = status_frame("smoke", store, "table2").set_index("run_id")["state"]
-    assert states[runs[0].run_id] == "done" and states[runs[1].run_id] == "running"
-    assert (states.drop([runs[0].run_id, runs[1].run_id]) == "missing").all()
+    store.record_path(runs[2].run_id).write_text('{"run_id": "truncated')
+    frame = status_frame("smoke", store, "table2").set_index("run_id")
+    states = frame["state"]
+    assert states[runs[0].run_id] == "done" and states[runs[1].run_id] == "interrupted"
+    assert states[runs[2].run_id] == "corrupt"
+    assert (states.drop([c.run_id for c in runs[:3]]) == "missing").all()
+    assert (frame["weights"] == "no").all()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ import pytest
 from stingylib import paper
 from stingylib.experiments import table1_frame, table2_frame
 from stingylib.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: The poster's printed Table 1 deltas, typed in from the poster: (teacher, variant) → column → delta.
 POSTER_TABLE1_DELTAS = {
@@ -151,6 +155,37 @@ def test_missing_or_malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
         paper.paper_table2(tmp_path)
     with pytest.raises(ValueError, match="two-level"):
         paper.display_table(pd.DataFrame({"a": [1.0]}))
+
+
+def test_the_numbers_ship_inside_the_package(tmp_path: Path) -> None:
+    shipped = resources.files("stingylib.paper")
+    for name in ("table1.csv", "table2.csv", "README.md"):
+        assert shipped.joinpath(name).is_file(), name
+    assert not (ROOT / "data" / "paper").exists(), "data/paper/ moved into stingylib/paper/"
+    # An explicit folder (str or Path) is still read instead of the shipped files.
+    for name in ("table1.csv", "table2.csv"):
+        (tmp_path / name).write_bytes(shipped.joinpath(name).read_bytes())
+    pd.testing.assert_frame_equal(paper.paper_table1(tmp_path).mean, paper.paper_table1().mean)
+    pd.testing.assert_frame_equal(paper.paper_table2(str(tmp_path)).delta, paper.paper_table2().delta)
+    (tmp_path / "table1.csv").write_text((tmp_path / "table1.csv").read_text().replace("74.24", "99.99"))
+    assert paper.paper_table1(tmp_path).mean.loc[("resnet18", "normal"), "shufflenetv2"] == 99.99
+
+
+def test_every_name_the_notebooks_and_tests_use_is_in_the_package() -> None:
+    """``stingylib.paper`` is a package now: every ``paper.<name>`` used in notebooks and tests still works."""
+    used = {"BASELINE_ROW", "SELF", "VARIANTS", "ResultTable", "table1_deltas", "table2_deltas",
+            "TABLE1_COLUMNS", "TABLE1_STUDENTS", "TABLE2_COLUMNS", "LABELS", "METRICS"}  # the old module's
+    sources = [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "tests").glob("*.py"), *(ROOT / "book").glob("*.py")]
+    for source in sources:
+        text = source.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\bpaper\.([A-Za-z_]\w*)", text))
+        for names in re.findall(r"from stingylib\.paper import \(?([\w, \n]+)", text):
+            used |= {n.strip() for n in names.split(",") if n.strip()}
+    assert {"paper_table1", "style_table", "provenance", "METRICS"} <= used  # the scan found the notebooks' uses
+    missing = sorted(n for n in used if not hasattr(paper, n))
+    assert not missing, f"stingylib.paper lacks {missing}"
+    assert set(paper.__all__) <= set(dir(paper))
+    assert callable(paper.provenance) and paper.METRICS is paper.display.METRICS
 
 
 def test_style_table_renders_the_labels_and_splits_deltas() -> None:

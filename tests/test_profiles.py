@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -9,8 +11,7 @@ from stingylib import data as datamod
 from stingylib.experiments import plan
 from stingylib.models import build_model
 from stingylib.profiles import CPU, PAPER, PROFILES, SMOKE, get_profile
-from stingylib.teachers import TransformedTeacher
-from stingylib.train import METHODS
+from stingylib.training import Frozen
 
 
 def test_paper_table1_recipe_is_spec_cifar100():
@@ -42,10 +43,11 @@ def test_paper_runs_use_full_width_sgd_and_the_paper_models():
     runs = plan("paper", "all")
     assert {c.width for c in runs} == {1.0}
     assert {(c.momentum, c.weight_decay) for c in runs} == {(0.9, 5e-4)}
-    assert {c.batch_size for c in runs if c.method != "dafl"} == {128}
+    assert {c.batch_size for c in runs if c.method.name != "dafl"} == {128}
     assert {c.model for c in runs} == {"resnet18", "resnet34", "resnet50", "resnext29", "mobilenetv2", "shufflenetv2"}
-    stingy = [c for c in runs if c.transform == "stingy_sparse" and c.dataset == "cifar100" and c.method == "kd"]
-    assert {(c.temperature, c.alpha) for c in stingy} == {(20.0, 0.9)}
+    stingy = [c.method for c in runs if c.method.name == "kd" and c.method.transform == "stingy_sparse"
+              and c.dataset == "cifar100"]
+    assert {(m.temperature, m.alpha) for m in stingy} == {(20.0, 0.9)}
     assert PAPER.seeds == (0,)  # the reference seed
 
 
@@ -75,33 +77,28 @@ def _kinds():
     """One run per (method, model, teacher view, dataset) of the paper profile."""
     seen = {}
     for cfg in plan("paper", "all"):
-        seen.setdefault((cfg.method, cfg.model, cfg.transform, cfg.dataset), cfg)
+        seen.setdefault((cfg.method.name, cfg.model, getattr(cfg.method, "transform", None), cfg.dataset), cfg)
     return list(seen.values())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg", _kinds(), ids=lambda c: f"{c.method}-{c.model}-{c.transform}-{c.dataset}")
+@pytest.mark.parametrize("cfg", _kinds(), ids=lambda c: f"{c.method.name}-{c.model}-"
+                                                         f"{getattr(c.method, 'transform', '')}-{c.dataset}")
 def test_one_step_of_each_paper_run_kind_at_full_width(cfg):
     # A synthetic CIFAR-shaped batch; the paper's batch of 1024 generated images is cut to 8 for DAFL.
     num_classes = datamod.DATASETS[cfg.dataset].num_classes
     data = _synthetic_cifar(num_classes)
-    if cfg.method == "dafl":
-        cfg = cfg.replace(iterations_per_epoch=1, batch_size=8)
-    method = METHODS[cfg.method]
+    if cfg.method.name == "dafl":
+        cfg = cfg.replace(method=dataclasses.replace(cfg.method, iterations_per_epoch=1), batch_size=8)
+    method = cfg.method
     frozen = {}
     for role in method.roles:  # fresh full-width stand-ins for the frozen runs
-        arch = {"dafl": "resnet34"}.get(cfg.method, cfg.model if role == "adversary" else "resnet18")
-        net = build_model(arch, num_classes)
-        frozen[role] = TransformedTeacher(net, cfg.transform if role == "teacher" else "normal",
-                                          n=cfg.keep if role == "teacher" else None)
-    trainer = method.make_trainer(cfg, data, torch.device("cpu"), frozen, method.batch_loss)
+        arch = {"dafl": "resnet34"}.get(method.name, cfg.model if role == "adversary" else "resnet18")
+        frozen[role] = Frozen(build_model(arch, num_classes), method.view(role))
+    trainer = method.make_trainer(cfg, data, torch.device("cpu"), frozen)
     before = [p.detach().clone() for p in trainer.network.parameters()]
 
-    class _Bar:
-        def update(self, n: int) -> None:
-            pass
-
-    losses, seen = trainer.train_epoch(0, _Bar())
+    losses, seen = trainer.train_epoch(0, lambda: None)
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     assert seen == 8
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.parameters()))

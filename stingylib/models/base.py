@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +37,32 @@ class Classifier(nn.Module):
         features = self.embed(x)  # (B, D)
         logits = self.fc(features)  # (B, K)
         return (logits, features) if return_features else logits
+
+    def forward_taps(self, x: Tensor, taps: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Logits (B, K) and the outputs of the named taps in one forward pass.
+
+        A tap is ``"features"`` (the pooled penultimate features, (B, D)) or the dotted name of any
+        submodule, as listed by ``named_modules()`` (e.g. ``"stages.1"`` of a ResNet: that stage's
+        output feature map). Submodule outputs are captured with forward hooks that are removed
+        before returning, so the network is left as it was.
+        """
+        modules = dict(self.named_modules())
+        unknown = [t for t in taps if t != "features" and t not in modules]
+        if unknown:
+            raise ValueError(f"taps {unknown} are not submodules of {type(self).__name__}; allowed: 'features' "
+                             f"or one of {[n for n in modules if n][:12]}…")
+        found: dict[str, Tensor] = {}
+        handles = [modules[t].register_forward_hook(lambda _m, _i, out, t=t: found.__setitem__(t, out))
+                   for t in taps if t != "features"]
+        try:
+            features = self.embed(x)  # (B, D)
+            logits = self.fc(features)  # (B, K)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if "features" in taps:
+            found["features"] = features
+        return logits, found
 
 
 def check_int(value: object, name: str, minimum: int) -> int:

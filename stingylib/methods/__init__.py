@@ -1,0 +1,16 @@
+"""The registered training methods (see :mod:`stingylib.methods.base` for what a method is).
+
+Built in: ``supervised``, ``kd``, ``nasty`` and ``dafl``. A new method is a subclass of
+:class:`~stingylib.methods.base.Method` decorated with
+:func:`~stingylib.methods.base.register`, in any module (a test file is enough).
+"""
+
+from .base import METHODS, Method, get_method, register, run_tag
+from .dafl import DAFL
+from .kd import KD
+from .nasty import Nasty
+from .supervised import Supervised
+from .view import TeacherView
+
+__all__ = ["DAFL", "KD", "METHODS", "Method", "Nasty", "Supervised", "TeacherView", "get_method", "register",
+           "run_tag"]

@@ -1,0 +1,102 @@
+"""``dafl``: data-free KD (DAFL, Chen et al. 2019; SPEC §3): a generator and a student trained together.
+
+Per iteration a batch of latent codes becomes images; the generator learns to please the frozen
+(possibly stingy) teacher, the student learns to match the teacher on those images. No training
+image is used; the test split still measures the student.
+
+The generator's loss needs gradients *through* the teacher, so the trainer uses the teacher's raw
+network with frozen parameters and applies the view (transform) itself to every logit output; the
+teacher's features, which the activation loss reads, stay raw (a black-box stingy teacher shows
+only logits; how the paper did it is not written anywhere, see the book).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Callable
+
+import torch
+from torch import Tensor
+
+from ..device import autocast, memory_format
+from ..fields import at_least, check, nonnegative, positive
+from ..losses import dafl_generator_loss, dafl_student_loss
+from ..models import build_generator
+from ..training import Frozen, build_network, learning_rate, set_lr, sgd
+from .base import register
+from .view import TeacherView
+
+if TYPE_CHECKING:
+    from ..data import ImageData
+    from ..runs.config import RunConfig
+
+
+@register
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DAFL(TeacherView):
+    """DAFL's generator weights (one-hot, information entropy, activation), latent size and schedule."""
+
+    latent_dim: int = dataclasses.field(metadata=check(at_least(1)))
+    iterations_per_epoch: int = dataclasses.field(metadata=check(at_least(1)))
+    generator_lr: float = dataclasses.field(metadata=check(positive))
+    one_hot: float = dataclasses.field(metadata=check(nonnegative))
+    info_entropy: float = dataclasses.field(metadata=check(nonnegative))
+    activation: float = dataclasses.field(metadata=check(nonnegative))
+
+    name = "dafl"
+    summary = "data-free KD with a DAFL generator"
+
+    def make_trainer(self, cfg: "RunConfig", data: "ImageData", device: torch.device,
+                     frozen: dict[str, Frozen]) -> "DaflTrainer":
+        return DaflTrainer(cfg, data, device, frozen["teacher"])
+
+
+class DaflTrainer:
+    """One DAFL epoch: ``iterations_per_epoch`` generator batches, each stepping generator and student."""
+
+    def __init__(self, cfg: "RunConfig", data: "ImageData", device: torch.device, teacher: Frozen) -> None:
+        self.cfg, self.device, self.params = cfg, device, cfg.method
+        info = data.info
+        self.teacher = teacher.network  # frozen parameters, but gradients flow through it to the generator
+        self.transform: Callable[[Tensor], Tensor] = teacher.view
+        self.network = build_network(cfg, info).to(device, memory_format=memory_format(device))
+        self.generator = build_generator(latent_dim=self.params.latent_dim, img_size=info.image_size,
+                                         channels=info.channels).to(device)
+        self.modules = {"network": self.network, "generator": self.generator}
+        self.optimizers = {
+            "network": sgd(self.network.parameters(), cfg),
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.params.generator_lr),
+        }
+        self.steps_per_epoch = self.params.iterations_per_epoch
+
+    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, float], int]:
+        cfg, p, fmt = self.cfg, self.params, memory_format(self.device)
+        set_lr(self.optimizers["network"], learning_rate(cfg, epoch))
+        noise = torch.Generator().manual_seed((cfg.seed * 1_000_003 + epoch) % (1 << 63))
+        self.generator.train()
+        self.network.train()
+        self.teacher.eval()
+        sums: dict[str, Tensor] = {}
+        for _ in range(p.iterations_per_epoch):
+            z = torch.randn(cfg.batch_size, p.latent_dim, generator=noise).to(self.device)  # (B, latent)
+            with autocast(self.device):
+                images = self.generator(z).contiguous(memory_format=fmt)  # (B, C, H, W)
+                t_logits, t_features = self.teacher(images, return_features=True)  # (B, K), (B, D)
+            t_logits = self.transform(t_logits.float())  # what the teacher shows
+            g_losses = dafl_generator_loss(t_logits, t_features, one_hot=p.one_hot,
+                                           info_entropy=p.info_entropy, activation=p.activation)
+            with autocast(self.device):
+                s_logits = self.network(images.detach())  # (B, K)
+            s_losses = dafl_student_loss(s_logits, t_logits.detach())
+            for opt in self.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            (g_losses["total"] + s_losses["total"]).backward()  # disjoint graphs: G and S get their own
+            for opt in self.optimizers.values():
+                opt.step()
+            terms = {"total": g_losses["total"] + s_losses["total"], "kd": s_losses["kd"],
+                     **{f"generator_{k}": v for k, v in g_losses.items()}}
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value.detach()
+            tick()
+        n = p.iterations_per_epoch
+        return {name: float(total) / n for name, total in sums.items()}, n * cfg.batch_size

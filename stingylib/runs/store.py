@@ -1,0 +1,263 @@
+"""Where runs keep their results, weights and checkpoints, and the rules for touching them.
+
+A :class:`RunStore` is two folders: ``results/`` with one JSON record per finished run (small,
+committable) and ``checkpoints/`` with one folder per run (the resumable per-epoch checkpoint and
+the final weights; large, never committed) plus ``checkpoints/.locks/``.
+
+- Every file is written atomically (a temporary sibling, then ``os.replace``) with the permissions
+  the umask gives a new file, so an interrupted write never leaves half a file and a shared data
+  root stays readable by the group.
+- Records are validated whenever they are read (:func:`stingylib.runs.record.parse_record`).
+- :meth:`RunStore.state` tells a run's state without trusting a file it cannot read:
+  ``done``, ``corrupt``, ``running`` (another process holds its lock), ``interrupted`` (a checkpoint
+  exists, nobody trains it) or ``missing``; :meth:`RunStore.has_weights` whether others can use it.
+- :meth:`RunStore.lock` is the per-run lock held while a run trains: one trainer per run, across
+  processes and machines that share the data root.
+- :meth:`RunStore.quarantine` moves a file that cannot be trusted aside as ``<name>.corrupt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import filelock
+
+from ..paths import checkpoints_dir, results_dir
+from .record import RecordError, RunRecord, parse_record
+
+#: The states of a run, as :meth:`RunStore.state` tells them.
+STATES = ("done", "corrupt", "running", "interrupted", "missing")
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _file_mode() -> int:
+    """The permissions a new regular file gets under the current umask (``0o666 & ~umask``)."""
+    with _UMASK_LOCK:  # reading the umask means setting it; keep that atomic within this process
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = False) -> None:
+    """Write a file through ``write(handle)`` into a temporary sibling, then rename it into place.
+
+    The file gets the umask's permissions (not ``mkstemp``'s 0600). Temporary files are named
+    ``.<name>.<random>.tmp``; one left by a killed process is removed by :meth:`RunStore.clean_temporary`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, _file_mode())
+        with os.fdopen(fd, "wb" if binary else "w") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write(path, lambda f: json.dump(data, f, indent=1, sort_keys=False))
+
+
+class RunBusy(RuntimeError):
+    """Another process holds the run's lock (it is training that run)."""
+
+
+@dataclass(frozen=True)
+class RunStore:
+    """Result records, weights, checkpoints and locks of a set of runs (usually one profile's)."""
+
+    results: Path
+    checkpoints: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", Path(self.results))
+        object.__setattr__(self, "checkpoints", Path(self.checkpoints))
+
+    @classmethod
+    def for_profile(cls, profile: str) -> "RunStore":
+        """The data root's folders for ``profile``."""
+        return cls(results_dir(profile), checkpoints_dir(profile))
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def record_path(self, run_id: str) -> Path:
+        return self.results / f"{run_id}.json"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.checkpoints / run_id
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        """The resumable per-epoch checkpoint (modules, optimisers, RNG, config, history)."""
+        return self.run_dir(run_id) / "checkpoint.pt"
+
+    def weights_path(self, run_id: str) -> Path:
+        """The finished run's final weights with the config that built them (what students load)."""
+        return self.run_dir(run_id) / "final.pt"
+
+    def lock_path(self, run_id: str) -> Path:
+        return self.checkpoints / ".locks" / f"{run_id}.lock"
+
+    # --- records --------------------------------------------------------------------------------
+
+    def load_record(self, run_id: str) -> RunRecord:
+        """The validated record of ``run_id``.
+
+        Raises:
+            FileNotFoundError: no record (the run is not finished).
+            RecordError: the file is not a valid record of this run (the message names the file).
+        """
+        path = self.record_path(run_id)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no record of run {run_id!r} at {path}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise RecordError(path, f"unreadable: {err}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise RecordError(path, f"not valid JSON ({'empty file' if not text.strip() else err})") from None
+        return parse_record(data, path, run_id)
+
+    def write_record(self, record: RunRecord) -> Path:
+        """Write ``record`` atomically under its run id (after checking it reads back as valid)."""
+        path = self.record_path(record.run_id)
+        data = record.to_json()
+        parse_record(json.loads(json.dumps(data)), path)  # never write what could not be read back
+        atomic_write_json(path, data)
+        return path
+
+    def try_record(self, run_id: str) -> RunRecord | None:
+        """The record, or None when missing or invalid (use :meth:`state` to tell which)."""
+        try:
+            return self.load_record(run_id)
+        except (FileNotFoundError, RecordError):
+            return None
+
+    def record_ids(self) -> list[str]:
+        """Run ids of every record file (valid or not) in ``results/``."""
+        return sorted(p.stem for p in self.results.glob("*.json")) if self.results.is_dir() else []
+
+    # --- states ---------------------------------------------------------------------------------
+
+    def is_done(self, run_id: str) -> bool:
+        """A valid record exists."""
+        return self.try_record(run_id) is not None
+
+    def has_weights(self, run_id: str) -> bool:
+        """The final weights exist (needed by runs that depend on this one)."""
+        return self.weights_path(run_id).is_file()
+
+    def is_usable(self, run_id: str) -> bool:
+        """Done, and its weights exist: other runs can build on it."""
+        return self.has_weights(run_id) and self.is_done(run_id)
+
+    def state(self, run_id: str) -> str:
+        """One of :data:`STATES`."""
+        if self.record_path(run_id).exists():
+            return "done" if self.is_done(run_id) else "corrupt"
+        if self.is_locked(run_id):
+            return "running"
+        return "interrupted" if self.checkpoint_path(run_id).exists() else "missing"
+
+    # --- locks and housekeeping -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, run_id: str, *, wait: bool = True) -> Iterator[None]:
+        """Hold ``run_id``'s lock (an OS file lock: released when the process dies, however it dies).
+
+        Raises:
+            RunBusy: ``wait`` is False and another process holds it.
+        """
+        path = self.lock_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(path, mode=_file_mode())
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except filelock.Timeout:
+            raise RunBusy(f"run {run_id} is being trained by another process (lock {path})") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def is_locked(self, run_id: str) -> bool:
+        """Whether another process holds ``run_id``'s lock right now."""
+        path = self.lock_path(run_id)
+        if not path.exists():
+            return False
+        try:
+            with self.lock(run_id, wait=False):
+                return False
+        except RunBusy:
+            return True
+
+    def discard_checkpoint(self, run_id: str) -> None:
+        """Remove the run's resumable checkpoint (its final weights and record replace it)."""
+        self.checkpoint_path(run_id).unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> Path:
+        """Move an untrustworthy file aside as ``<name>.corrupt`` (numbered if one exists); return it."""
+        target = path.with_name(path.name + ".corrupt")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}.corrupt{n}")
+        os.replace(path, target)
+        return target
+
+    def clean_temporary(self, run_id: str) -> list[Path]:
+        """Remove the temporary files a killed writer left for ``run_id`` (call under its lock)."""
+        stale = list(self.results.glob(f".{run_id}.json.*.tmp")) if self.results.is_dir() else []
+        run_dir = self.run_dir(run_id)
+        if run_dir.is_dir():
+            stale += list(run_dir.glob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
+    def check_writable(self) -> None:
+        """Make both folders and prove they take a file, before any training starts.
+
+        Raises:
+            ValueError: naming the folder (or the file in its way) and why.
+        """
+        for folder in (self.results, self.checkpoints):
+            blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                raise ValueError(f"data root problem: {blocker} is a file, so {folder} cannot be a folder; "
+                                 "point STINGY_DATA_ROOT at a folder")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+                    pass
+            except OSError as err:
+                raise ValueError(f"data root problem: cannot write in {folder} ({err.strerror or err}); "
+                                 "point STINGY_DATA_ROOT at a writable folder") from None
+
+
+def records(results: Path | str) -> tuple[list[RunRecord], list[RecordError]]:
+    """Every valid record in a results folder, and the errors of the files that are not valid."""
+    good, bad = [], []
+    folder = Path(results)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            good.append(parse_record(json.loads(path.read_text()), path))
+        except json.JSONDecodeError as err:
+            bad.append(RecordError(path, f"not valid JSON ({err})"))
+        except RecordError as err:
+            bad.append(err)
+    return good, bad
