@@ -40,9 +40,6 @@ SAMPLE_IMAGES = 8
 #: Images per evaluation batch.
 EVAL_BATCH = 512
 
-Log = Callable[[str], None]
-
-
 class CorruptFileError(RuntimeError):
     """A checkpoint or weights file that cannot be loaded; the message names it."""
 
@@ -299,6 +296,9 @@ def _prepare(store: RunStore, cfg: RunConfig, force: bool, need_weights: bool, n
             moved = store.quarantine(record_path)
             notes.append(f"moved the corrupt record aside to {moved} ({err.problem}); retraining {rid}")
         else:
+            weights = store.weights_path(rid)
+            if need_weights and weights.exists() and not store.has_weights(rid):
+                notes.append(f"moved the unreadable weights aside to {store.quarantine(weights)}; retraining {rid}")
             if not force and (store.has_weights(rid) or not need_weights):
                 if store.checkpoint_path(rid).exists():  # left by a kill after the record was written
                     store.discard_checkpoint(rid)

@@ -139,6 +139,14 @@ def test_a_teacher_without_weights_is_trained_again_for_a_new_student(tmp_path):
     assert _history(store, teacher.run_id) == [{k: v for k, v in h.items() if k not in TIMING}
                                                for h in before.history]  # the same teacher, retrained
 
+    weights = store.weights_path(teacher.run_id)  # truncated weights are as good as none
+    weights.write_bytes(weights.read_bytes()[:1000])
+    _, third = _pair(seed=2)
+    notes = []
+    outcomes = execute([third], store, threads=1, log=notes.append)
+    assert [(o.run_id, o.status) for o in outcomes] == [(teacher.run_id, "trained"), (third.run_id, "trained")]
+    assert any(f"moved the unreadable weights aside to {weights}.corrupt" in n for n in notes)
+
 
 # --- a dead parent leaves no orphan -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import json
 import os
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -158,8 +159,12 @@ class RunStore:
         return self.try_record(run_id) is not None
 
     def has_weights(self, run_id: str) -> bool:
-        """The final weights exist (needed by runs that depend on this one)."""
-        return self.weights_path(run_id).is_file()
+        """The final weights exist and are a whole file (needed by runs that depend on this one).
+
+        Cheap: torch writes a zip archive whose directory is at its end, so a truncated file fails.
+        """
+        path = self.weights_path(run_id)
+        return path.is_file() and zipfile.is_zipfile(path)
 
     def is_usable(self, run_id: str) -> bool:
         """Done, and its weights exist: other runs can build on it."""
