@@ -304,16 +304,23 @@ def _prepare(store: RunStore, cfg: RunConfig, force: bool, need_weights: bool, n
                     store.discard_checkpoint(rid)
                     notes.append(f"removed the leftover checkpoint of the finished run {rid}")
                 return True
-    try:
-        epochs = read_checkpoint_epochs(store, rid)
-    except CorruptFileError as err:
-        moved = store.quarantine(err.path)
-        notes.append(f"moved the corrupt checkpoint aside to {moved}; retraining {rid}")
-        epochs = None
-    if force and epochs is not None and epochs >= cfg.epochs:
-        store.discard_checkpoint(rid)
-        notes.append(f"--force: discarded the finished checkpoint of {rid}")
+    if force:  # a finished checkpoint would only be reloaded: --force means train again
+        try:
+            epochs = read_checkpoint_epochs(store, rid)
+        except CorruptFileError as err:
+            _set_aside_checkpoint(store, err, rid, notes)
+            epochs = None
+        if epochs is not None and epochs >= cfg.epochs:
+            store.discard_checkpoint(rid)
+            notes.append(f"--force: discarded the finished checkpoint of {rid}")
     return False
+
+
+def _set_aside_checkpoint(store: RunStore, err: CorruptFileError, run_id: str, notes: list[str]) -> None:
+    """Move a corrupt checkpoint aside (re-raise ``err`` when it is another file, e.g. a teacher's weights)."""
+    if err.path != store.checkpoint_path(run_id):
+        raise err
+    notes.append(f"moved the corrupt checkpoint aside to {store.quarantine(err.path)}; retraining {run_id}")
 
 
 def train_run(cfg: RunConfig, store: RunStore, *, force: bool = False, need_weights: bool = True,
@@ -339,7 +346,11 @@ def train_run(cfg: RunConfig, store: RunStore, *, force: bool = False, need_weig
             if threads is not None:
                 torch.set_num_threads(threads)
             try:
-                record = fit(cfg, store, device=device, progress=progress)
+                try:
+                    record = fit(cfg, store, device=device, progress=progress)
+                except CorruptFileError as err:  # its checkpoint: start afresh (a teacher's: re-raised)
+                    _set_aside_checkpoint(store, err, cfg.run_id, notes)
+                    record = fit(cfg, store, device=device, progress=progress)
             finally:
                 torch.set_num_threads(previous)
             return Outcome(cfg.run_id, "trained", time.perf_counter() - start, record.best_accuracy, tuple(notes))
