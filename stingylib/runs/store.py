@@ -148,10 +148,6 @@ class RunStore:
         except (FileNotFoundError, RecordError):
             return None
 
-    def record_ids(self) -> list[str]:
-        """Run ids of every record file (valid or not) in ``results/``."""
-        return sorted(p.stem for p in self.results.glob("*.json")) if self.results.is_dir() else []
-
     # --- states ---------------------------------------------------------------------------------
 
     def is_done(self, run_id: str) -> bool:
