@@ -18,7 +18,7 @@ TORCH_SPEC  ?= $(if $(LOCAL_TORCH),torch==2.14.1 torchvision==0.29.1,torch torch
 
 STAMP := $(VENV)/.stingy-installed
 
-.PHONY: install test book book-html results data bench clean help
+.PHONY: install test book book-html results data bench bench-all clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +50,12 @@ bench: $(STAMP)  ## run the CPU benchmarks
 	$(PY) benchmarks/bench_transforms.py
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_fastpath.py --check
+
+bench-all: bench  ## also the long ones: the fast-path table, the cpu-grid estimate, bf16 vs fp32 accuracy
+	$(PY) benchmarks/bench_fastpath.py
+	$(PY) benchmarks/bench_grid.py
+	$(PY) benchmarks/bench_precision.py
 
 clean:  ## remove the built book and executed notebooks (keeps .venv, data and results)
 	rm -rf _build book/_generated book/_extra

@@ -6,12 +6,30 @@ bad call fails at the line that made it rather than as a NaN a thousand steps la
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import operator
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from torch import Tensor
+
+
+# Whether checks that read tensor *values* (NaN scans, label ranges) run. They make the host wait for
+# the device, so the engine's batch loop turns them off (:func:`values_trusted`) after checking its
+# inputs once at the API boundary; shape and dtype checks (free: Python attributes) always run.
+_CHECK_VALUES = contextvars.ContextVar("stingylib_check_values", default=True)
+
+
+@contextlib.contextmanager
+def values_trusted() -> Iterator[None]:
+    """Inside this block, checks skip reading tensor values (no host synchronisation per batch)."""
+    token = _CHECK_VALUES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_VALUES.reset(token)
 
 
 def check_logits(logits: Tensor, name: str = "logits") -> None:
@@ -25,7 +43,7 @@ def check_logits(logits: Tensor, name: str = "logits") -> None:
     if logits.shape[1] < 1:
         raise ValueError(f"{name} must have at least one class; got shape {tuple(logits.shape)}")
     # One fused reduction: NaN or +inf anywhere is an error; −inf is a legitimate "masked" logit.
-    if bool(torch.any(torch.isnan(logits) | torch.isposinf(logits))):
+    if _CHECK_VALUES.get() and bool(torch.any(torch.isnan(logits) | torch.isposinf(logits))):
         raise ValueError(f"{name} contains NaN or +inf; allowed values are finite numbers or -inf")
 
 
@@ -93,7 +111,7 @@ def check_targets(targets: Tensor, logits: Tensor, name: str = "targets") -> Non
         )
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer class indices (torch.long); got {targets.dtype}")
-    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]):
+    if _CHECK_VALUES.get() and targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= logits.shape[1]):
         raise ValueError(f"{name} must be class indices in [0, {logits.shape[1] - 1}]")
 
 

@@ -1,12 +1,9 @@
-"""Device selection and the per-device speed settings, one code path for CPU, CUDA and MPS.
+"""Device selection: one code path for CPU, CUDA and MPS.
 
-On CUDA the engine trains under bf16 autocast with channels-last tensors; on MPS and CPU in fp32.
+The per-device speed settings (precision, memory format) are in :mod:`stingylib.fastpath`.
 """
 
 from __future__ import annotations
-
-import contextlib
-from typing import ContextManager
 
 import torch
 
@@ -29,15 +26,3 @@ def select_device(preference: str = "auto") -> torch.device:
         raise ValueError(f"device {preference!r} is not available here; available: "
                          f"{[d for d, ok in available.items() if ok]}")
     return torch.device(preference)
-
-
-def autocast(device: torch.device) -> ContextManager:
-    """bf16 autocast on CUDA, a no-op elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last on CUDA (faster convolutions with tensor cores), contiguous elsewhere."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format

@@ -45,7 +45,8 @@ SELF = "teacher_self"
 def _common(profile: Profile, recipe: Recipe, model: str, seed: int) -> dict:
     return dict(model=model, dataset=recipe.dataset, width=profile.width(model), seed=seed, epochs=recipe.epochs,
                 lr=recipe.lr, milestones=recipe.milestones, gamma=recipe.gamma, batch_size=recipe.batch_size,
-                train_per_class=recipe.train_per_class, test_per_class=recipe.test_per_class)
+                train_per_class=recipe.train_per_class, test_per_class=recipe.test_per_class,
+                precision=profile.precision(model))
 
 
 def supervised_run(profile: Profile, recipe: Recipe, model: str, seed: int) -> RunConfig:

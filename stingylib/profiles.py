@@ -77,6 +77,10 @@ class Profile:
     figure_student: str = "resnet18"
     figure_keeps: tuple[int, ...] = ()  # N values of the sparse/smooth sweep (N = K is normal KD)
     seeds: tuple[int, ...] = (0,)
+    # model name → its runs' precision ("fp32" or "bf16", stingylib.fastpath); unlisted: default_precision.
+    # Part of every run's identity: a profile fixes it, whatever machine trains the runs.
+    precisions: tuple[tuple[str, str], ...] = ()
+    default_precision: str = "fp32"
     # torch CPU threads per run unless the caller says otherwise (None: torch's default). The small
     # profiles use one: their models are too small to gain from a second thread, and two OpenMP
     # threads on a busy 2-core machine run 10-100x slower than one (measured here).
@@ -86,6 +90,10 @@ class Profile:
     def width(self, model: str) -> float:
         """The width multiplier of ``model`` in this profile."""
         return dict(self.widths).get(model, 1.0)
+
+    def precision(self, model: str) -> str:
+        """The precision of ``model``'s runs in this profile."""
+        return dict(self.precisions).get(model, self.default_precision)
 
 
 # --- paper (SPEC §3–§4 exactly) -------------------------------------------------------------------
@@ -111,6 +119,9 @@ PAPER = Profile(
     table2=(DAFL_CIFAR10, DAFL_CIFAR100),
     widths=(),
     figure_keeps=(1, 2, 5, 10, 20, 50, 100),
+    # bf16 autocast everywhere, as the engine always did on GPUs: made for Ampere or newer GPUs (older
+    # ones, and CPUs without native bf16, emulate it slowly).
+    default_precision="bf16",
 )
 
 # --- cpu: Fashion-MNIST, the CIFAR-10 recipe scaled in epochs ------------------------------------

@@ -13,7 +13,11 @@ executor (looked up in :data:`EXECUTORS`):
   (``address``); a task waits for its dependencies' tasks. Every node must see the same data root
   (a shared filesystem): runs pass weights and records through it, and their locks live there.
 
-Every run is trained through :func:`stingylib.engine.train_run`, which holds the run's lock and
+Runs that share a teacher and their data order train as one cohort (:func:`group_cohorts`): one
+batch and one teacher pass per step serve every member, and each member's record is what it would
+be alone. ``cohort_size=1`` (``run --no-cohorts``) trains one run at a time.
+
+Every unit is trained through :func:`stingylib.engine.train_cohort`, which holds each run's lock and
 asks again whether it is done: two processes running the same targets on one data root train every
 run once between them. A run locked by another process is put back and tried again later.
 """
@@ -29,15 +33,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .engine import Outcome, train_run
+from .engine import Outcome, train_cohort
 from .runs import RunConfig, RunStore
 
 #: The options each executor takes (besides the runs, the store and ``force``).
 EXECUTOR_OPTIONS: dict[str, frozenset[str]] = {
-    "local": frozenset({"jobs", "device", "threads", "progress", "log"}),
-    "ray": frozenset({"jobs", "device", "threads", "address", "gpus_per_run", "log"}),
+    "local": frozenset({"jobs", "device", "threads", "progress", "log", "cohort_size", "compile"}),
+    "ray": frozenset({"jobs", "device", "threads", "address", "gpus_per_run", "log", "cohort_size", "compile"}),
 }
 RETRY_SECONDS = 1.0  # how long a run locked by another process waits before it is tried again
+#: At most this many runs train as one cohort (one teacher pass per batch for all of them). Larger
+#: groups are split evenly, so that two workers still have work when one teacher has many students.
+COHORT_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,25 @@ class Task:
     @property
     def run_id(self) -> str:
         return self.cfg.run_id
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one worker trains at once: one run, or a cohort of runs sharing a teacher pass."""
+
+    tasks: tuple[Task, ...]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [t.run_id for t in self.tasks]
+
+    def dependencies(self) -> set[str]:
+        return {d for t in self.tasks for d in t.cfg.dependencies()}
+
+    def train(self, store: RunStore, **options: object) -> list[Outcome]:
+        """:func:`stingylib.engine.train_cohort` of the unit's runs."""
+        return train_cohort([t.cfg for t in self.tasks], store, force=self.tasks[0].force,
+                            need_weights={t.run_id for t in self.tasks if t.need_weights}, **options)
 
 
 class MissingResultsError(RuntimeError):
@@ -111,6 +137,30 @@ def plan_tasks(runs: Iterable[RunConfig], store: RunStore, *, force: bool = Fals
     return tasks, skipped
 
 
+def group_cohorts(tasks: list[Task], cohort_size: int = COHORT_SIZE) -> list[Unit]:
+    """Group tasks (in dependency order) into units: tasks with the same cohort key
+    (:meth:`~stingylib.runs.config.RunConfig.cohort_key`) and ``force`` flag train together, in groups of at most
+    ``cohort_size`` (split evenly); the others alone. A unit takes the place of its first task, so
+    the units stay in dependency order (members share their dependencies). ``cohort_size=1``: every
+    run alone."""
+    groups: dict[object, list[Task]] = {}
+    order: list[object] = []
+    for i, task in enumerate(tasks):
+        key = task.cfg.cohort_key()
+        key = ("cohort", key, task.force) if key is not None and cohort_size > 1 else ("alone", i)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(task)
+    units = []
+    for key in order:
+        members = groups[key]
+        chunks = -(-len(members) // cohort_size)  # ceil
+        for c in range(chunks):
+            units.append(Unit(tuple(members[c::chunks])))
+    return units
+
+
 # --------------------------------------------------------------------------------------------
 # Local executor
 # --------------------------------------------------------------------------------------------
@@ -144,9 +194,10 @@ class _InlinePool:
 
 
 def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str = "auto",
-              threads: int | None = None, progress: bool | None = None,
-              log: Callable[[str], None] = print) -> list[Outcome]:
-    """Run ``tasks`` (in dependency order) in this process, or in ``jobs`` worker processes."""
+              threads: int | None = None, progress: bool | None = None, cohort_size: int = COHORT_SIZE,
+              compile: bool = False, log: Callable[[str], None] = print) -> list[Outcome]:
+    """Run ``tasks`` (in dependency order) in this process, or in ``jobs`` worker processes, as
+    cohorts of at most ``cohort_size`` runs (:func:`group_cohorts`)."""
     if jobs == 1:
         pool = _InlinePool()
     else:
@@ -154,40 +205,49 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
         progress = False  # workers share one terminal
         pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_watch_parent, initargs=(os.getpid(),))
+    options = dict(wait=False, device=device, progress=progress, threads=threads, compile=compile)
     planned = {t.run_id for t in tasks}
-    pending, finished, outcomes = list(tasks), set(), []
-    running: dict[cf.Future, Task] = {}
-    retry_at: dict[str, float] = {}
+    pending, finished, outcomes = group_cohorts(tasks, cohort_size), set(), []
+    running: dict[cf.Future, Unit] = {}
+    retry_at: dict[Unit, float] = {}
+    started = 0
     try:
         while pending or running:
             now = time.monotonic()
-            ready = [t for t in pending if retry_at.get(t.run_id, 0.0) <= now
-                     and all(d in finished for d in t.cfg.dependencies() if d in planned)]
-            for task in ready[: jobs - len(running)]:
-                pending.remove(task)
-                if task.run_id not in retry_at:
-                    log(f"[start {len(finished) + len(running) + 1}/{len(tasks)}] {task.run_id}")
-                running[pool.submit(train_run, task.cfg, store, force=task.force, need_weights=task.need_weights,
-                                    wait=False, device=device, progress=progress, threads=threads)] = task
+            ready = [u for u in pending if retry_at.get(u, 0.0) <= now
+                     and all(d in finished for d in u.dependencies() if d in planned)]
+            for unit in ready[: jobs - len(running)]:
+                pending.remove(unit)
+                if unit not in retry_at:
+                    cohort = f" (cohort of {len(unit.tasks)})" if len(unit.tasks) > 1 else ""
+                    for rid in unit.run_ids:
+                        started += 1
+                        log(f"[start {started}/{len(tasks)}] {rid}{cohort}")
+                running[pool.submit(unit.train, store, **options)] = unit
             if not running:  # everything ready is locked by another process: wait a little
                 time.sleep(max(0.05, min(retry_at.values(), default=now + RETRY_SECONDS) - now))
                 continue
             done, _ = cf.wait(running, timeout=RETRY_SECONDS, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                task = running.pop(future)
-                outcome = future.result()  # re-raises a run's error here
-                for note in outcome.notes:
-                    log(f"  {note}")
-                if outcome.status == "busy":
-                    if task.run_id not in retry_at:
-                        log(f"  {task.run_id} is being trained by another process; waiting for it")
-                    retry_at[task.run_id] = time.monotonic() + RETRY_SECONDS
-                    pending.append(task)
-                    continue
-                finished.add(task.run_id)
-                outcomes.append(outcome)
-                how = f"trained in {outcome.seconds:.1f} s" if outcome.status == "trained" else "done by another process"
-                log(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+                unit = running.pop(future)
+                busy = []
+                for task, outcome in zip(unit.tasks, future.result()):  # re-raises a run's error here
+                    for note in outcome.notes:
+                        log(f"  {note}")
+                    if outcome.status == "busy":
+                        busy.append(task)
+                        continue
+                    finished.add(task.run_id)
+                    outcomes.append(outcome)
+                    how = f"trained in {outcome.seconds:.1f} s" if outcome.status == "trained" else "done by another process"
+                    log(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+                if busy:  # the others of the unit are done: try the busy ones again a little later
+                    again = Unit(tuple(busy))
+                    if unit not in retry_at:
+                        for task in busy:
+                            log(f"  {task.run_id} is being trained by another process; waiting for it")
+                    retry_at[again] = time.monotonic() + RETRY_SECONDS
+                    pending.append(again)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # let running runs end (their records stay valid)
         raise
@@ -200,21 +260,23 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
 # --------------------------------------------------------------------------------------------
 
 
-def _ray_train(task: Task, results: str, checkpoints: str, device: str, threads: int,
-               *_dependencies: object) -> Outcome:
-    """One Ray task: train under the run's lock, waiting for it if another process holds it. The
-    extra arguments are the dependencies' results, only there so Ray starts this task after them."""
+def _ray_train(unit: Unit, results: str, checkpoints: str, device: str, threads: int, compile: bool,
+               *_dependencies: object) -> list[Outcome]:
+    """One Ray task: train a unit under its runs' locks, waiting for them if another process holds
+    them. The extra arguments are the dependencies' results, only there so Ray starts this task after them."""
     from pathlib import Path
 
-    return train_run(task.cfg, RunStore(Path(results), Path(checkpoints)), force=task.force,
-                     need_weights=task.need_weights, wait=True, device=device, progress=False, threads=threads)
+    return unit.train(RunStore(Path(results), Path(checkpoints)), wait=True, device=device, progress=False,
+                      threads=threads, compile=compile)
 
 
 def run_ray(tasks: list[Task], store: RunStore, *, address: str | None = None, jobs: int | None = None,
             device: str = "auto", threads: int | None = None, gpus_per_run: float | None = None,
+            cohort_size: int = COHORT_SIZE, compile: bool = False,
             log: Callable[[str], None] = print) -> list[Outcome]:
-    """One Ray task per run; a task's arguments include its dependencies' task results, so Ray
-    starts it only after them. ``address=None`` starts a local cluster (``jobs`` CPUs)."""
+    """One Ray task per unit (a run or a cohort, :func:`group_cohorts`); a task's arguments include
+    its dependencies' task results, so Ray starts it only after them. ``address=None`` starts a
+    local cluster (``jobs`` CPUs)."""
     try:
         import ray
     except ImportError as err:  # the optional extra
@@ -229,12 +291,15 @@ def run_ray(tasks: list[Task], store: RunStore, *, address: str | None = None, j
             gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 and device != "cpu" else 0.0
         cpus = threads or 1
         remote = ray.remote(_ray_train).options(num_cpus=cpus, num_gpus=gpus_per_run, max_retries=0)
-        refs = {}
-        for task in tasks:  # dependency order: every dependency's reference exists already
-            deps = [refs[d] for d in task.cfg.dependencies() if d in refs]
-            refs[task.run_id] = remote.remote(task, str(store.results), str(store.checkpoints), device, cpus, *deps)
-        log(f"submitted {len(refs)} Ray tasks ({cpus} CPU, {gpus_per_run} GPU each)")
-        outcomes = list(ray.get(list(refs.values())))
+        refs: dict[str, object] = {}  # run id → the reference of the unit that trains it
+        units = []
+        for unit in group_cohorts(tasks, cohort_size):  # dependency order: dependencies' references exist
+            deps = list({id(refs[d]): refs[d] for d in unit.dependencies() if d in refs}.values())
+            ref = remote.remote(unit, str(store.results), str(store.checkpoints), device, cpus, compile, *deps)
+            units.append(ref)
+            refs.update({rid: ref for rid in unit.run_ids})
+        log(f"submitted {len(units)} Ray tasks for {len(tasks)} runs ({cpus} CPU, {gpus_per_run} GPU each)")
+        outcomes = [o for batch in ray.get(units) for o in batch]
     finally:
         if started_here:
             ray.shutdown()
@@ -260,7 +325,7 @@ def _check_options(executor: str, options: dict[str, object]) -> dict[str, objec
     unknown = sorted(k for k in options if k not in allowed and not (k in every and options[k] is None))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for the {executor!r} executor; allowed: {sorted(allowed)}")
-    for name in ("jobs", "threads"):
+    for name in ("jobs", "threads", "cohort_size"):
         value = options.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
@@ -279,7 +344,9 @@ def execute(runs: Iterable[RunConfig], store: RunStore, *, executor: str = "loca
             only when they are not usable).
         catalogue: further configs that dependencies may be looked up in (e.g. a whole profile's).
         options: the executor's options (:data:`EXECUTOR_OPTIONS`): ``jobs``, ``device``,
-            ``threads``, ``progress``, ``log``; for Ray also ``address`` and ``gpus_per_run``.
+            ``threads``, ``progress``, ``log``, ``cohort_size`` (at most this many runs share a
+            teacher pass; 1: no cohorts), ``compile`` (``torch.compile``, for GPUs); for Ray also
+            ``address`` and ``gpus_per_run``.
 
     Returns:
         One :class:`~stingylib.engine.Outcome` per run: the skipped ones first, then the others in

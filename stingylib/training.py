@@ -3,10 +3,12 @@
 - :class:`Outputs`, :class:`Batch`: what a method's loss sees for one batch: the trained network's
   logits and the intermediate outputs ("taps") it asked for, the frozen networks' outputs as the
   method shows them to it (e.g. a teacher through a stingy transform), and the labels.
-- :class:`Frozen`: a finished run's network, frozen (eval mode, no gradient), seen through a view.
+- :class:`FrozenNet`: a finished run's network, frozen (eval mode, no gradient), in its own precision;
+  :class:`Frozen`: how one run sees it in one role (a view of its logits).
 - :class:`BatchTrainer`: the standard epoch body: real images → frozen outputs → the method's loss →
-  one SGD step. A method with another body (DAFL's generator) provides its own trainer with the
-  same :class:`Trainer` interface.
+  one SGD step. :func:`train_cohort_epoch` steps several of them on the same batches, each frozen
+  network running once per batch (a cohort). A method with another body (DAFL's generator) provides
+  its own trainer with the same :class:`Trainer` interface; it trains alone.
 - :func:`load_data`, :func:`build_network`, :func:`learning_rate`, :func:`sgd`: shared by all.
 
 Nothing here knows a method by name: the method object (:class:`stingylib.methods.base.Method`) brings
@@ -17,15 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Protocol, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from . import data as datamod
 from .data import DatasetInfo, ImageData
-from .device import autocast, memory_format
-from .models import Classifier, build_model
+from ._checks import values_trusted
+from .fastpath import memory_format, precision_context
+from .models import Classifier, build_model, fold_batchnorm
 
 if TYPE_CHECKING:  # imported for type hints only: runs.config imports the methods, which import this
     from .runs.config import RunConfig
@@ -52,28 +55,60 @@ class Batch:
     modules: dict[str, nn.Module]  # the method's extra trainable modules (e.g. a projector)
 
 
-class Frozen:
-    """A finished run's network in eval mode, without gradient, seen through ``view`` (logits → logits).
+class FrozenNet:
+    """A finished run's network, frozen (eval mode, no gradient), run in its own run's precision.
 
-    ``taps`` are intermediate outputs the method also reads from it (raw: the view applies to logits).
+    One object per frozen run in a fit: a cohort's members that share a teacher share this object,
+    so the teacher runs once per batch for all of them (:func:`train_cohort_epoch`). ``taps`` is the
+    union of the intermediate outputs its viewers read.
     """
 
-    def __init__(self, network: Classifier, view: Callable[[Tensor], Tensor], taps: Iterable[str] = ()) -> None:
-        self.network = network.eval()
+    def __init__(self, network: Classifier, cfg: "RunConfig", device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.format = memory_format(cfg.model, cfg.precision, device, "infer")
+        # Frozen = eval mode for good: its BatchNorms fold into its convolutions (same function, faster).
+        self.network = fold_batchnorm(network).to(device, memory_format=self.format)
         for p in self.network.parameters():
             p.requires_grad_(False)
-        self.view = view
-        self.taps = tuple(taps)
+        self.taps: tuple[str, ...] = ()
+        self.forward: Callable[..., Tensor] = self.network  # torch.compile may replace it
+
+    def add_taps(self, taps: Iterable[str]) -> None:
+        """Also capture these taps on every pass."""
+        self.taps = tuple(dict.fromkeys(self.taps + tuple(taps)))
+
+    def context(self) -> ContextManager:
+        """The autocast context of this network's precision."""
+        return precision_context(self.device, self.cfg.precision)
 
     def __call__(self, x: Tensor) -> Outputs:
-        """(B, C, H, W) images → the view of the logits (B, K) and the raw taps."""
+        """(B, C, H, W) images → raw float32 logits (B, K) and the taps (no gradient)."""
         self.network.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self.context():
+            x = x.contiguous(memory_format=self.format)
             if self.taps:
                 logits, taps = self.network.forward_taps(x, self.taps)
             else:
-                logits, taps = self.network(x), {}
-            return Outputs(self.view(logits), taps)
+                logits, taps = self.forward(x), {}
+        return Outputs(logits.float(), taps)
+
+
+class Frozen:
+    """How one run sees a frozen network in one role: the shared :class:`FrozenNet` and a view
+    (logits → logits, e.g. a stingy teacher's transform). Taps are shown raw."""
+
+    def __init__(self, net: FrozenNet, view: Callable[[Tensor], Tensor], taps: Iterable[str] = ()) -> None:
+        self.net = net
+        self.view = view
+        net.add_taps(taps)
+
+    def show(self, raw: Outputs) -> Outputs:
+        """The network's raw outputs on a batch → what this role shows."""
+        return Outputs(self.view(raw.logits), raw.taps)
+
+    def __call__(self, x: Tensor) -> Outputs:
+        """(B, C, H, W) images → the view of the logits (B, K) and the raw taps."""
+        return self.show(self.net(x))
 
     def logits(self, x: Tensor) -> Tensor:
         """Only the viewed logits (B, K): what evaluation scores."""
@@ -87,10 +122,14 @@ class Trainer(Protocol):
     modules: dict[str, nn.Module]  # everything with weights to checkpoint (``network`` included)
     optimizers: dict[str, torch.optim.Optimizer]
     steps_per_epoch: int  # optimisation steps in one epoch (for the progress bar)
+    format: torch.memory_format  # the network's memory format (inputs are converted to it)
+    # This run's CPU random-number state between its steps: a cohort's members take turns with the
+    # global generator, so each sees the stream it would see alone (bit-identical to a solo run).
+    rng_state: Tensor
 
-    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, float], int]:
-        """Train one epoch, calling ``tick()`` after each step; return each loss term's mean and the
-        number of images seen."""
+    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, Tensor], int]:
+        """Train one epoch, calling ``tick()`` after each step; return each loss term's mean (a 0-d
+        tensor, still on the device) and the number of images seen."""
         ...
 
 
@@ -131,43 +170,92 @@ class BatchTrainer:
     """The standard epoch body: a batch of real images → the method's loss → one SGD step.
 
     The method's extra modules (:meth:`stingylib.methods.base.Method.extra_modules`) are trained with the
-    network by the same optimiser.
+    network by the same optimiser. :func:`train_cohort_epoch` drives it: one batch and one pass of each
+    frozen network serve every trainer of a cohort (a solo run is a cohort of one).
     """
 
     def __init__(self, cfg: "RunConfig", data: ImageData, device: torch.device,
                  frozen: dict[str, Frozen]) -> None:
         self.cfg, self.data, self.device, self.frozen = cfg, data, device, frozen
-        fmt = memory_format(device)
-        self.network = build_network(cfg, data.info).to(device, memory_format=fmt)
+        self.format = memory_format(cfg.model, cfg.precision, device, "train")
+        self.network = build_network(cfg, data.info).to(device, memory_format=self.format)
         extra = {k: m.to(device) for k, m in cfg.method.extra_modules(self.network, data.info).items()}
         self.modules = {"network": self.network, **extra}
         params = [p for m in self.modules.values() for p in m.parameters()]
         self.optimizers = {"network": sgd(params, cfg)}
         self.steps_per_epoch = math.ceil(data.train_x.shape[0] / cfg.batch_size)
+        self.rng_state = torch.get_rng_state()  # where a solo run's generator stands after building
+        self.forward: Callable[..., Tensor] = self.network  # torch.compile may replace it
+        self._sums: dict[str, Tensor] = {}
+        self._seen = 0
 
-    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, float], int]:
-        cfg, method, opt, fmt = self.cfg, self.cfg.method, self.optimizers["network"], memory_format(self.device)
-        set_lr(opt, learning_rate(cfg, epoch))
+    def begin_epoch(self, epoch: int) -> None:
+        """Set the epoch's learning rate and training mode; reset the loss sums."""
+        set_lr(self.optimizers["network"], learning_rate(self.cfg, epoch))
         for module in self.modules.values():
             module.train()
-        sums: dict[str, Tensor] = {}
-        seen = 0
-        batches = datamod.train_batches(self.data, batch_size=cfg.batch_size, epoch=epoch, seed=cfg.seed,
-                                        device=self.device, augment_data=cfg.augment)
-        for x, y in batches:
-            x = x.contiguous(memory_format=fmt)
-            with autocast(self.device):
-                shown = {role: view(x) for role, view in self.frozen.items()}  # no gradient
-                if method.taps:
-                    student = Outputs(*self.network.forward_taps(x, method.taps))
-                else:
-                    student = Outputs(self.network(x))  # (B, K)
-            losses = method.loss(Batch(x, y, student, shown, self.modules))
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            opt.step()
-            for name, value in losses.items():  # tensors: no host sync inside the loop
-                sums[name] = sums.get(name, 0.0) + value.detach() * y.numel()
-            seen += y.numel()
-            tick()
-        return {name: float(total) / seen for name, total in sums.items()}, seen
+        self._sums, self._seen = {}, 0
+
+    def step(self, x: Tensor, y: Tensor, raw: dict[FrozenNet, Outputs]) -> None:
+        """One SGD step on a batch: x (B, C, H, W) normalised images, y (B,) labels, ``raw`` the
+        frozen networks' outputs on x (each shown through this run's view of its role)."""
+        method, opt = self.cfg.method, self.optimizers["network"]
+        shown = {role: frozen.show(raw[frozen.net]) for role, frozen in self.frozen.items()}
+        x = x.contiguous(memory_format=self.format)
+        with precision_context(self.device, self.cfg.precision):
+            if method.taps:
+                logits, taps = self.network.forward_taps(x, method.taps)
+            else:
+                logits, taps = self.forward(x), {}  # (B, K)
+        losses = method.loss(Batch(x, y, Outputs(logits.float(), taps), shown, self.modules))
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        for name, value in losses.items():  # tensors: no host sync inside the loop
+            self._sums[name] = self._sums.get(name, 0.0) + value.detach() * y.numel()
+        self._seen += y.numel()
+
+    def end_epoch(self) -> tuple[dict[str, Tensor], int]:
+        """Each loss term's mean over the epoch (0-d tensors on the device) and the images seen."""
+        return {name: total / self._seen for name, total in self._sums.items()}, self._seen
+
+    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, Tensor], int]:
+        """One epoch of this trainer alone (a cohort of one)."""
+        return train_cohort_epoch([self], epoch, tick)[0]
+
+
+def train_cohort_epoch(trainers: Sequence[BatchTrainer], epoch: int,
+                       tick: Callable[[], None]) -> list[tuple[dict[str, Tensor], int]]:
+    """One epoch of a cohort: each batch is drawn and augmented once, each frozen network runs once,
+    and every trainer steps on it, in turn with its own CPU random state.
+
+    The trainers must share their data, seed, batch size and augmentation
+    (:meth:`stingylib.runs.config.RunConfig.cohort_key`). Every member ends the epoch exactly as it
+    would alone: nothing it computes depends on the other members. No host synchronisation happens
+    inside the loop (the checks that read tensor values are off there; the engine checks each epoch's
+    losses).
+
+    Returns:
+        One pair per trainer, in order, of each loss term's mean (0-d tensors) and the number of
+        images seen.
+    """
+    first = trainers[0]
+    keys = {t.cfg.cohort_key() or (t.cfg.run_id,) for t in trainers}
+    if len(keys) > 1:
+        raise ValueError(f"trainers of one cohort must share frozen runs, data, seed, batch size and epochs; "
+                         f"got {sorted(t.cfg.run_id for t in trainers)}")
+    nets = list(dict.fromkeys(f.net for t in trainers for f in t.frozen.values()))  # each frozen run once
+    for trainer in trainers:
+        trainer.begin_epoch(epoch)
+    cfg = first.cfg
+    batches = datamod.train_batches(first.data, batch_size=cfg.batch_size, epoch=epoch, seed=cfg.seed,
+                                    device=first.device, augment_data=cfg.augment)
+    with values_trusted():
+        for x, y in batches:  # x (B, C, H, W) float32, y (B,)
+            raw = {net: net(x) for net in nets}  # no gradient
+            for trainer in trainers:
+                torch.set_rng_state(trainer.rng_state)
+                trainer.step(x, y, raw)
+                trainer.rng_state = torch.get_rng_state()
+                tick()
+    return [trainer.end_epoch() for trainer in trainers]

@@ -48,11 +48,11 @@ def test_numbers_are_normalised():
 
 
 def test_adding_a_defaulted_field_keeps_every_id():
-    # A later version adds a field with a default (e.g. a precision setting) to the config and to a
+    # A later version adds a field with a default (as `precision` was added) to the config and to a
     # method: every id of every planned run of every profile stays the same.
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class GrownConfig(RunConfig):
-        precision: str = "fp32"
+        loss_scale: float = 1.0
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class GrownKD(KD):
@@ -66,7 +66,7 @@ def test_adding_a_defaulted_field_keeps_every_id():
             fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig) if f.name != "method"}
             grown = GrownConfig(method=method, **fields)
             assert grown.run_id == cfg.run_id, cfg.run_id
-            assert grown.replace(precision="bf16").run_id != cfg.run_id  # a non-default value does count
+            assert grown.replace(loss_scale=2.0).run_id != cfg.run_id  # a non-default value does count
 
 
 def test_dependencies_are_part_of_the_identity():

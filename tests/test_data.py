@@ -18,13 +18,18 @@ import pytest
 import torch
 
 from stingylib import data as D
+from stingylib.data import batches, fashion, fetch, registry
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch, tmp_path):
-    """Empty load cache per test, and no real Debian files unless a test provides some."""
-    monkeypatch.setattr(D, "_CACHE", {})
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-here")
+    """Empty caches per test, and no real Debian files unless a test provides some.
+
+    Patched in the modules that read them (the package only re-exports them).
+    """
+    monkeypatch.setattr(registry, "_CACHE", {})
+    monkeypatch.setattr(batches, "_RESIDENT", {})
+    monkeypatch.setattr(fashion, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-here")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,27 +168,27 @@ def test_cifar_missing_raises_helpful_error(tmp_path):
 def test_read_idx_formats(tmp_path):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a.gz").write_bytes(gzip.compress(_idx_bytes(images)))
-    assert np.array_equal(D._read_idx(tmp_path / "a.gz"), images)
+    assert np.array_equal(fashion._read_idx(tmp_path / "a.gz"), images)
     ints = np.array([[1, -2], [70000, 3]], dtype=">i4")
     (tmp_path / "b").write_bytes(_idx_bytes(ints))
-    out = D._read_idx(tmp_path / "b")
+    out = fashion._read_idx(tmp_path / "b")
     assert out.tolist() == [[1, -2], [70000, 3]] and out.dtype.isnative
     floats = np.array([0.5, -1.25], dtype=">f4")
     (tmp_path / "c").write_bytes(_idx_bytes(floats))
-    assert D._read_idx(tmp_path / "c").tolist() == [0.5, -1.25]
+    assert fashion._read_idx(tmp_path / "c").tolist() == [0.5, -1.25]
     (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01" + b"\x00" * 8)
     with pytest.raises(ValueError, match="not an idx file"):
-        D._read_idx(tmp_path / "bad")
+        fashion._read_idx(tmp_path / "bad")
     (tmp_path / "short").write_bytes(_idx_bytes(images)[:-1])
     with pytest.raises(ValueError, match="header"):
-        D._read_idx(tmp_path / "short")
+        fashion._read_idx(tmp_path / "short")
 
 
 def test_fashion_mnist_from_debian_dir(tmp_path, monkeypatch):
     arrays = _fashion_arrays(np.random.default_rng(2))
     debian = tmp_path / "usr-share-datasets-fashion-mnist"
     _write_fashion(debian, arrays, gz=True)
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(fashion, "DEBIAN_FASHION_MNIST_DIR", debian)
     data = D.load_dataset("fashion-mnist", root=tmp_path / "empty", download=False)
     assert data.train_x.shape == (12, 1, 28, 28) and data.train_x.dtype == torch.uint8
     assert data.test_x.shape == (5, 1, 28, 28)
@@ -198,7 +203,7 @@ def test_fashion_mnist_torchvision_layout_comes_first(tmp_path, monkeypatch):
     _write_fashion(tmp_path / "FashionMNIST" / "raw", tv_arrays, gz=False)  # torchvision's extracted files
     debian = tmp_path / "debian"
     _write_fashion(debian, _fashion_arrays(np.random.default_rng(4)), gz=True)
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(fashion, "DEBIAN_FASHION_MNIST_DIR", debian)
     data = D.load_dataset("fashion-mnist", root=tmp_path, download=False)
     assert np.array_equal(data.train_x[:, 0].numpy(), tv_arrays["train"][0])
     assert data.test_y.tolist() == tv_arrays["t10k"][1].tolist()
@@ -210,7 +215,7 @@ def test_fashion_mnist_missing_message(tmp_path):
     msg = str(err.value)
     assert "apt-get install dataset-fashion-mnist" in msg
     assert str(tmp_path / "FashionMNIST" / "raw") in msg
-    assert str(D.DEBIAN_FASHION_MNIST_DIR) in msg
+    assert str(fashion.DEBIAN_FASHION_MNIST_DIR) in msg
 
 
 def test_digits_offline():
@@ -227,7 +232,7 @@ def test_digits_offline():
     assert abs(pixels.mean().item() - data.info.mean[0]) < 1e-3
     assert abs(pixels.std(unbiased=False).item() - data.info.std[0]) < 1e-3
     # deterministic across fresh loads
-    D._CACHE.clear()
+    registry._CACHE.clear()
     again = D.load_dataset("digits")
     assert torch.equal(again.train_x, data.train_x) and torch.equal(again.test_y, data.test_y)
 
@@ -261,12 +266,12 @@ def test_ensure_digits_and_cli(capsys):
 def test_ensure_fashion_uses_existing_files_without_apt(tmp_path, monkeypatch):
     debian = tmp_path / "debian"
     _write_fashion(debian, _fashion_arrays(np.random.default_rng(5)), gz=True)
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(fashion, "DEBIAN_FASHION_MNIST_DIR", debian)
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError("ensure_dataset must not run apt-get when the data is there")
 
-    monkeypatch.setattr(D.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(fetch.subprocess, "run", no_subprocess)
     D.ensure_dataset("fashion-mnist", root=tmp_path / "empty")
 
 
@@ -314,6 +319,15 @@ def test_augment_crop_is_shifted_zero_padded_image():
     assert torch.equal(both, torch.where(flags[:, None, None, None], out.flip(-1), out))
 
 
+def test_augment_takes_a_generator_on_the_cpu_or_on_the_images_device():
+    x = torch.randint(0, 256, (16, 3, 6, 6), dtype=torch.uint8)  # CPU images
+    default = D.augment(x, crop_padding=2, flip=True, generator=torch.Generator().manual_seed(4))
+    on_cpu = D.augment(x, crop_padding=2, flip=True, generator=torch.Generator(device="cpu").manual_seed(4))
+    assert torch.equal(default, on_cpu)
+    with pytest.raises(ValueError, match="generator must be a torch.Generator on the CPU or on x's device"):
+        D.augment(x, crop_padding=2, flip=True, generator=4)
+
+
 def test_normalize():
     info = D.DATASETS["cifar10"]
     x = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
@@ -322,6 +336,9 @@ def test_normalize():
     for ch in range(3):
         ref = (x[:, ch].double() / 255 - info.mean[ch]) / info.std[ch]
         assert torch.allclose(out[:, ch].double(), ref, atol=1e-5)
+    # the mean/std tensors are made once per (dataset, device), then reused
+    mean, std = batches._NORM[(info, x.device)]
+    assert torch.equal(D.normalize(x, info), out) and batches._NORM[(info, x.device)][0] is mean
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,6 +383,95 @@ def test_train_batches_drop_last_and_test_batches_in_order():
     assert [x.shape[0] for x in xs] == [7, 7, 6]  # 20 test images
     assert torch.equal(torch.cat(xs), D.normalize(data.test_x, data.info))
     assert torch.equal(torch.cat(ys), data.test_y)
+
+
+def _pinned_toy(name: str, n: int, size: int) -> D.ImageData:
+    info = D.DATASETS[name]
+    y = torch.arange(n) % info.num_classes  # (N,)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (n, info.channels, size, size), generator=g, dtype=torch.uint8)
+    return D.ImageData(info, x, y, x[: n // 3].clone(), y[: n // 3].clone())
+
+
+def _digest(batch_iter) -> str:
+    h = hashlib.sha256()
+    for x, y in batch_iter:
+        h.update(x.numpy().tobytes())
+        h.update(y.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+# Computed with the code before the GPU data path (one CPU generator: permutation, then per batch
+# row offsets, column offsets, flip flags); CPU batches must stay bit-identical, so that CPU runs
+# and CPU resume reproduce the committed results.
+PINNED_CPU_BATCHES = {
+    "digits": ("8c4e1ebd80903ae6", "2e1ccffeff24355e", "1cf21710555b42f1", "fac692c9bcc12642"),
+    "cifar10": ("6713a705fc40422a", "cda2f50832a16401", "ada122d7042a6f44", "bbd3b3ca9202389b"),
+    "fashion-mnist": ("f8342f5e4c31383b", "ba5eb24cc6c37790", "0e99e88d03bfc3da", "caa4707458c26921"),
+}
+
+
+@pytest.mark.parametrize("name, n, size", [("digits", 60, 8), ("cifar10", 37, 6), ("fashion-mnist", 23, 5)])
+def test_cpu_batches_are_bit_identical_to_the_pinned_ones(name, n, size):
+    data = _pinned_toy(name, n, size)
+    got = (
+        _digest(D.train_batches(data, batch_size=16, epoch=3, seed=7)),
+        _digest(D.train_batches(data, batch_size=16, epoch=3, seed=7, augment_data=False)),
+        _digest(D.train_batches(data, batch_size=10, epoch=0, seed=0, drop_last=True)),
+        _digest(D.test_batches(data, batch_size=5)),
+    )
+    assert got == PINNED_CPU_BATCHES[name]
+
+
+def test_batches_never_synchronise_with_the_host(monkeypatch):
+    # Data and generators exist before the patch: ImageData's validation syncs once, by design.
+    cifar, digits = _pinned_toy("cifar10", 37, 6), _pinned_toy("digits", 60, 8)  # crop + flip; crop only
+
+    def host_sync(*args, **kwargs):
+        raise AssertionError("host synchronisation in the per-batch path")
+
+    for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, host_sync)
+    with pytest.raises(AssertionError, match="host synchronisation"):
+        int(torch.zeros((), dtype=torch.int64))  # the patch is active
+    for data in (cifar, digits):
+        train = list(D.train_batches(data, batch_size=8, epoch=1, seed=3))  # with augmentation
+        test = list(D.test_batches(data, batch_size=8))
+        assert sum(y.numel() for _, y in train) == data.train_y.numel()
+        assert sum(y.numel() for _, y in test) == data.test_y.numel()
+
+
+def test_resident_on_the_cpu_is_the_data_itself():
+    data = _toy_data()
+    assert D.resident(data, "cpu") is data
+    assert D.resident(data, torch.device("cpu")) is D.resident(data, "cpu") is data
+    assert batches._RESIDENT == {}  # nothing to move, nothing cached
+
+
+def test_resident_moves_once_and_caches(monkeypatch):
+    # "meta" stands in for an accelerator (no CUDA here); meta tensors cannot be validated.
+    monkeypatch.setattr(registry.ImageData, "__post_init__", lambda self: None)
+    data, other = _toy_data(), _toy_data(n_per_class=3)
+    moved = D.resident(data, "meta")
+    assert moved is not data and moved.info is data.info
+    assert all(t.device.type == "meta" for t in (moved.train_x, moved.train_y, moved.test_x, moved.test_y))
+    assert moved.train_x.shape == data.train_x.shape
+    assert D.resident(data, "meta") is moved  # cached
+    assert D.resident(moved, "meta") is moved  # already there
+    assert D.resident(other, "meta") is not moved  # one dataset per device: `data` is dropped
+    assert all(entry[0] is not data for entry in batches._RESIDENT.values())
+
+
+def test_the_package_reexports_every_public_name():
+    assert D.__all__ == [
+        "DatasetInfo", "DATASETS", "ImageData", "DatasetNotFoundError", "DEBIAN_FASHION_MNIST_DIR",
+        "load_dataset", "class_balanced_subset", "augment", "normalize", "resident", "train_batches",
+        "test_batches", "ensure_dataset", "main",
+    ]
+    for name in D.__all__:
+        assert getattr(D, name) is not None, name
+    assert D.DEBIAN_FASHION_MNIST_DIR == Path("/usr/share/datasets/fashion-mnist")  # the real default
+    assert D.load_dataset is registry.load_dataset and D.train_batches is batches.train_batches
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,3 +147,39 @@ def test_registry_functions_validate_too(name: str) -> None:
 def test_build_generator_rejects_bad_args(kwargs: dict, param: str) -> None:
     with pytest.raises(ValueError, match=param):
         build_generator(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext29", "mobilenetv2", "shufflenetv2"])
+def test_folding_batchnorm_keeps_the_function_and_leaves_the_model_alone(name):
+    from stingylib.models import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model(name, 10, in_channels=1, width=0.125)
+    with torch.no_grad():
+        model(torch.randn(64, 1, 28, 28))  # train mode: non-trivial running statistics
+    model.eval()
+    x = torch.randn(16, 1, 28, 28)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original keeps its BNs
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_folded_copy_follows_the_network_it_was_made_from():
+    from stingylib.models import FoldedCopy, fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model("shufflenetv2", 10, in_channels=1, width=0.25)
+    copy = FoldedCopy(model, torch.channels_last)
+    x = torch.randn(8, 1, 28, 28)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(2):  # training moves weights and running statistics
+        model.train()
+        model(torch.randn(32, 1, 28, 28)).square().mean().backward()
+        opt.step()
+        model.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(copy.refresh()(x), model(x), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(copy.refresh()(x), fold_batchnorm(model)(x), rtol=1e-6, atol=1e-6)
+    assert model.training is False and any(isinstance(m, nn.BatchNorm2d) for m in model.modules())

@@ -9,9 +9,10 @@ import torch
 
 from stingylib import data as datamod
 from stingylib.experiments import plan
+from stingylib.methods import Supervised
 from stingylib.models import build_model
 from stingylib.profiles import CPU, PAPER, PROFILES, SMOKE, get_profile
-from stingylib.training import Frozen
+from stingylib.training import Frozen, FrozenNet
 
 
 def test_paper_table1_recipe_is_spec_cifar100():
@@ -94,11 +95,13 @@ def test_one_step_of_each_paper_run_kind_at_full_width(cfg):
     frozen = {}
     for role in method.roles:  # fresh full-width stand-ins for the frozen runs
         arch = {"dafl": "resnet34"}.get(method.name, cfg.model if role == "adversary" else "resnet18")
-        frozen[role] = Frozen(build_model(arch, num_classes), method.view(role))
+        frozen_cfg = cfg.replace(method=Supervised(), model=arch)
+        frozen[role] = Frozen(FrozenNet(build_model(arch, num_classes), frozen_cfg, torch.device("cpu")),
+                              method.view(role))
     trainer = method.make_trainer(cfg, data, torch.device("cpu"), frozen)
     before = [p.detach().clone() for p in trainer.network.parameters()]
 
     losses, seen = trainer.train_epoch(0, lambda: None)
-    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert all(torch.isfinite(v) for v in losses.values())
     assert seen == 8
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.parameters()))

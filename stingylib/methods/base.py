@@ -46,6 +46,9 @@ class Method(Validated):
     roles: ClassVar[tuple[str, ...]] = ()
     taps: ClassVar[tuple[str, ...]] = ()
     frozen_taps: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # True when the method trains with the standard BatchTrainer (a loss on real batches), so that it
+    # can share batches and frozen passes with other runs in a cohort; False for its own epoch body.
+    shares_batches: ClassVar[bool] = True
 
     def check(self, cfg: "RunConfig", info: "DatasetInfo") -> None:
         """Checks that need the whole config (e.g. N ≤ the dataset's K); raise ValueError naming the field."""
@@ -93,6 +96,9 @@ def register(cls: type[Method]) -> type[Method]:
     missing = [r for r in cls.roles if r not in names]
     if missing:
         raise ValueError(f"{cls.__name__}.roles names {missing}, which are not fields of {cls.__name__}")
+    if cls.shares_batches and cls.make_trainer is not Method.make_trainer:
+        raise ValueError(f"{cls.__name__} provides its own make_trainer: set shares_batches = False (only the "
+                         f"standard BatchTrainer can share batches in a cohort)")
     METHODS[cls.name] = cls
     return cls
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch import Tensor
 
-from ..device import autocast, memory_format
+from .._checks import values_trusted
+from ..fastpath import memory_format, precision_context
 from ..fields import at_least, check, nonnegative, positive
 from ..losses import dafl_generator_loss, dafl_student_loss
 from ..models import build_generator
@@ -44,6 +45,7 @@ class DAFL(TeacherView):
     activation: float = dataclasses.field(metadata=check(nonnegative))
 
     name = "dafl"
+    shares_batches = False  # its batches come from its own generator
     summary = "data-free KD with a DAFL generator"
 
     def make_trainer(self, cfg: "RunConfig", data: "ImageData", device: torch.device,
@@ -57,9 +59,10 @@ class DaflTrainer:
     def __init__(self, cfg: "RunConfig", data: "ImageData", device: torch.device, teacher: Frozen) -> None:
         self.cfg, self.device, self.params = cfg, device, cfg.method
         info = data.info
-        self.teacher = teacher.network  # frozen parameters, but gradients flow through it to the generator
+        self.teacher = teacher.net  # frozen parameters, but gradients flow through it to the generator
         self.transform: Callable[[Tensor], Tensor] = teacher.view
-        self.network = build_network(cfg, info).to(device, memory_format=memory_format(device))
+        self.format = memory_format(cfg.model, cfg.precision, device, "train")
+        self.network = build_network(cfg, info).to(device, memory_format=self.format)
         self.generator = build_generator(latent_dim=self.params.latent_dim, img_size=info.image_size,
                                          channels=info.channels).to(device)
         self.modules = {"network": self.network, "generator": self.generator}
@@ -68,25 +71,36 @@ class DaflTrainer:
             "generator": torch.optim.Adam(self.generator.parameters(), lr=self.params.generator_lr),
         }
         self.steps_per_epoch = self.params.iterations_per_epoch
+        self.rng_state = torch.get_rng_state()
 
-    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, float], int]:
-        cfg, p, fmt = self.cfg, self.params, memory_format(self.device)
+    def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, Tensor], int]:
+        cfg, p, teacher = self.cfg, self.params, self.teacher
         set_lr(self.optimizers["network"], learning_rate(cfg, epoch))
-        noise = torch.Generator().manual_seed((cfg.seed * 1_000_003 + epoch) % (1 << 63))
+        # The noise generator lives on the device (on CPU: the CPU generator of every earlier version).
+        noise = torch.Generator(device=self.device).manual_seed((cfg.seed * 1_000_003 + epoch) % (1 << 63))
         self.generator.train()
         self.network.train()
-        self.teacher.eval()
+        teacher.network.eval()
         sums: dict[str, Tensor] = {}
+        with values_trusted():  # no per-batch value checks (host syncs); the engine checks the epoch's losses
+            self._iterations(noise, sums, tick)
+        n = p.iterations_per_epoch
+        return {name: total / n for name, total in sums.items()}, n * cfg.batch_size
+
+    def _iterations(self, noise: torch.Generator, sums: dict[str, Tensor], tick: Callable[[], None]) -> None:
+        cfg, p, teacher = self.cfg, self.params, self.teacher
         for _ in range(p.iterations_per_epoch):
-            z = torch.randn(cfg.batch_size, p.latent_dim, generator=noise).to(self.device)  # (B, latent)
-            with autocast(self.device):
-                images = self.generator(z).contiguous(memory_format=fmt)  # (B, C, H, W)
-                t_logits, t_features = self.teacher(images, return_features=True)  # (B, K), (B, D)
+            z = torch.randn(cfg.batch_size, p.latent_dim, generator=noise, device=self.device)  # (B, latent)
+            with precision_context(self.device, cfg.precision):
+                images = self.generator(z)  # (B, C, H, W)
+            with teacher.context():
+                t_logits, t_features = teacher.network(images.contiguous(memory_format=teacher.format),
+                                                       return_features=True)  # (B, K), (B, D)
             t_logits = self.transform(t_logits.float())  # what the teacher shows
             g_losses = dafl_generator_loss(t_logits, t_features, one_hot=p.one_hot,
                                            info_entropy=p.info_entropy, activation=p.activation)
-            with autocast(self.device):
-                s_logits = self.network(images.detach())  # (B, K)
+            with precision_context(self.device, cfg.precision):
+                s_logits = self.network(images.detach().contiguous(memory_format=self.format))  # (B, K)
             s_losses = dafl_student_loss(s_logits, t_logits.detach())
             for opt in self.optimizers.values():
                 opt.zero_grad(set_to_none=True)
@@ -98,5 +112,3 @@ class DaflTrainer:
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
             tick()
-        n = p.iterations_per_epoch
-        return {name: float(total) / n for name, total in sums.items()}, n * cfg.batch_size

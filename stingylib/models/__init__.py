@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import Classifier, check_model_args, count_parameters
+from .base import Classifier, check_model_args, count_parameters, FoldedCopy, fold_batchnorm
 from .generator import Generator, build_generator
 from .mobilenetv2 import mobilenetv2
 from .resnet import resnet18, resnet34, resnet50
 from .resnext import resnext29
 from .shufflenetv2 import shufflenetv2
 
-__all__ = ["MODELS", "Classifier", "Generator", "build_generator", "build_model", "count_parameters"]
+__all__ = ["MODELS", "Classifier", "Generator", "build_generator", "build_model", "count_parameters", "FoldedCopy", "fold_batchnorm"]
 
 MODELS: dict[str, Callable[..., Classifier]] = {
     "resnet18": resnet18,

@@ -7,6 +7,7 @@ activation loss needs; every other caller just takes the logits.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 from typing import Sequence
@@ -109,6 +110,68 @@ def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int
     if relu:
         layers.append(act(inplace=True))
     return nn.Sequential(*layers)
+
+
+def _conv_bn_pairs(model: nn.Module) -> list[tuple[str, int]]:
+    """(name of an ``nn.Sequential``, index i) of every Conv2d at i followed by a BatchNorm2d at i + 1."""
+    pairs = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                conv, bn = module[i], module[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                    pairs.append((name, i))
+    return pairs
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with every BatchNorm folded into the convolution before it.
+
+    In eval mode BatchNorm is an affine map per channel, so ``conv → bn`` equals one convolution with
+    scaled weights and a bias (equal up to float rounding, ~1e-8). The copy is in eval mode and runs
+    faster (1.1-2x measured on this project's CPU models); ``model`` is not changed. Folds the
+    ``conv_bn`` blocks every classifier of the zoo is built from (a Conv2d followed by a BatchNorm2d
+    inside an ``nn.Sequential``).
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for name, i in _conv_bn_pairs(folded):
+        seq = folded.get_submodule(name)
+        seq[i], seq[i + 1] = fuse_conv_bn_eval(seq[i], seq[i + 1]), nn.Identity()
+    return folded
+
+
+class FoldedCopy:
+    """A network's BatchNorm-folded inference copy (:func:`fold_batchnorm`), kept and refreshed from
+    the network's current weights in place: no model is rebuilt per evaluation."""
+
+    def __init__(self, model: nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+        self.network = fold_batchnorm(model).to(memory_format=memory_format)
+        self._fused = []  # (source conv, source bn, folded conv)
+        skip = set()
+        for name, i in _conv_bn_pairs(model):
+            prefix = f"{name}.{i}" if name else str(i)
+            source = model.get_submodule(name)
+            self._fused.append((source[i], source[i + 1], self.network.get_submodule(prefix)))
+            skip |= {f"{prefix}.weight", f"{prefix}.bias"}
+        state = dict(model.named_parameters()) | dict(model.named_buffers())
+        mine = dict(self.network.named_parameters()) | dict(self.network.named_buffers())
+        self._copied = [(state[k], t) for k, t in mine.items() if k not in skip]  # everything else, as is
+
+    @torch.no_grad()
+    def refresh(self) -> nn.Module:
+        """The copy, holding the folded form of the network's weights of now."""
+        from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+        for conv, bn, out in self._fused:
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                                bn.weight, bn.bias)
+            out.weight.copy_(weight)
+            out.bias.copy_(bias)
+        for source, target in self._copied:
+            target.copy_(source)
+        return self.network.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

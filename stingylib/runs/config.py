@@ -51,6 +51,12 @@ def _datasets():
     return DATASETS
 
 
+def _precisions():
+    from ..fastpath import PRECISIONS
+
+    return PRECISIONS
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig(Validated):
     """Everything that determines one training run's result.
@@ -75,6 +81,10 @@ class RunConfig(Validated):
     train_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))  # None: all
     test_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
     augment: bool = True
+    # Arithmetic of this run's forward passes: "fp32", or "bf16" autocast (stingylib.fastpath). Part
+    # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) always
+    # runs in the precision of its own run.
+    precision: str = dataclasses.field(default="fp32", metadata=check(one_of(_precisions)))
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, Method):
@@ -116,6 +126,16 @@ class RunConfig(Validated):
     def dependencies(self) -> tuple[str, ...]:
         """Run ids this run needs finished first (the method's frozen roles)."""
         return self.method.dependencies()
+
+    def cohort_key(self) -> tuple[Any, ...] | None:
+        """Runs with equal keys can train as one cohort (:func:`stingylib.engine.fit_cohort`): the same
+        frozen runs, data (dataset, subset, seed → batch order and augmentation), batch size and
+        epochs, so one batch and one pass of each frozen network serve every member. None: this run
+        trains alone (no frozen network to share, or a method with its own epoch body)."""
+        if not self.method.roles or not self.method.shares_batches:
+            return None
+        return (tuple(sorted(set(self.dependencies()))), self.dataset, self.train_per_class, self.test_per_class,
+                self.seed, self.batch_size, self.epochs, self.augment)
 
     # --- (de)serialisation ------------------------------------------------------------------------
 

@@ -1,0 +1,49 @@
+"""Datasets held whole in memory as uint8 tensors, with batched on-device augmentation.
+
+One module per job, every public name re-exported here:
+
+- ``registry``: the datasets by name (:data:`DATASETS`, :class:`DatasetInfo`), their in-memory form
+  (:class:`ImageData`), :class:`DatasetNotFoundError`, and :func:`load_dataset` with its cache,
+  which dispatches to the loaders:
+- ``digits``, ``cifar``, ``fashion``: one loader each (``digits``; ``cifar10`` / ``cifar100``;
+  ``fashion-mnist``, including the Debian package's files in :data:`DEBIAN_FASHION_MNIST_DIR`).
+- ``batches``: class-balanced subsets, augmentation, normalisation, the dataset on the device
+  (:func:`resident`) and the batches of an epoch (:func:`train_batches`, :func:`test_batches`).
+- ``fetch``: :func:`ensure_dataset` and the command line ``python -m stingylib.data ensure NAME``
+  (:func:`main`), which makes a dataset available offline.
+
+Module-level settings are read where they are used: to patch one (e.g. in tests), patch that
+module (``stingylib.data.fashion.DEBIAN_FASHION_MNIST_DIR``, ``stingylib.data.registry._CACHE``),
+not this package.
+
+Importing this package has no side effects: nothing is read, downloaded or cached until a function
+is called, and torchvision / scikit-learn are imported only by the loaders.
+"""
+
+from __future__ import annotations
+
+from . import fashion as _fashion
+from .batches import augment, class_balanced_subset, normalize, resident, test_batches, train_batches
+from .fetch import ensure_dataset, main
+from .registry import DATASETS, DatasetInfo, DatasetNotFoundError, ImageData, load_dataset
+
+__all__ = [
+    "DatasetInfo",
+    "DATASETS",
+    "ImageData",
+    "DatasetNotFoundError",
+    "DEBIAN_FASHION_MNIST_DIR",
+    "load_dataset",
+    "class_balanced_subset",
+    "augment",
+    "normalize",
+    "resident",
+    "train_batches",
+    "test_batches",
+    "ensure_dataset",
+    "main",
+]
+
+#: Where the Debian/Ubuntu package ``dataset-fashion-mnist`` puts the original idx ``.gz`` files
+#: (a copy of ``stingylib.data.fashion.DEBIAN_FASHION_MNIST_DIR``, which the loader reads).
+DEBIAN_FASHION_MNIST_DIR = _fashion.DEBIAN_FASHION_MNIST_DIR

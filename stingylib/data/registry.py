@@ -1,0 +1,160 @@
+"""The datasets by name, their in-memory form, the shared input checks, and :func:`load_dataset`.
+
+A dataset is held whole in memory as uint8 tensors (:class:`ImageData`). Four datasets, by name
+(:data:`DATASETS`), each read by its own loader module:
+
+- ``cifar10`` / ``cifar100`` (:mod:`stingylib.data.cifar`): read by torchvision's own
+  CIFAR10/CIFAR100 classes from ``<datasets_dir>/cifar-10-batches-py`` / ``cifar-100-python``
+  (downloaded by torchvision when ``download=True`` and the machine has internet).
+- ``fashion-mnist`` (:mod:`stingylib.data.fashion`): torchvision's layout
+  ``<datasets_dir>/FashionMNIST/raw`` first, else the idx ``.gz`` files of the Debian/Ubuntu
+  package ``dataset-fashion-mnist`` (:data:`DEBIAN_FASHION_MNIST_DIR`), else a torchvision download.
+- ``digits`` (:mod:`stingylib.data.digits`): scikit-learn's bundled 8×8 digits (always offline),
+  split 3/4 train, 1/4 test.
+
+Importing this module has no side effects: nothing is read, downloaded or cached until a function
+is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..paths import datasets_dir
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about one dataset: shape, class count, normalisation and default augmentation."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int
+    mean: tuple[float, ...]  # per channel, of pixel values scaled to [0, 1]
+    std: tuple[float, ...]
+    crop_padding: int  # default training augmentation: random crop after zero padding by this much
+    flip: bool  # default training augmentation: random horizontal flip
+
+
+_CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR_STD = (0.247, 0.243, 0.261)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo("cifar10", 10, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True),
+    "cifar100": DatasetInfo("cifar100", 100, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), crop_padding=2, flip=True),
+    # Digits: mean and (population) std of train_x / 255 over the 1347-image train split made by
+    # load_dataset("digits"), i.e. `(x.double() / 255).mean()` and `.std(unbiased=False)` → 0.30528,
+    # 0.37584, rounded to 4 decimals (tests/test_data.py recomputes and checks them).
+    "digits": DatasetInfo("digits", 10, 1, 8, (0.3053,), (0.3758,), crop_padding=1, flip=False),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is neither on disk nor downloadable; the message says exactly how to get it."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A whole dataset in memory: uint8 images (N, C, H, W) and int64 labels (N,), train and test.
+
+    The tensors of a dataset returned by :func:`load_dataset` are shared through its cache: do not
+    modify them in place.
+    """
+
+    info: DatasetInfo
+    train_x: Tensor  # uint8 (N, C, H, W)
+    train_y: Tensor  # int64 (N,)
+    test_x: Tensor  # uint8 (M, C, H, W)
+    test_y: Tensor  # int64 (M,)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+            if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
+                desc = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"{split}_x must be a uint8 tensor (N, C, H, W); got {desc}")
+            if x.shape[1] != self.info.channels:
+                raise ValueError(
+                    f"{split}_x must have {self.info.channels} channel(s) for {self.info.name!r}; "
+                    f"got shape {tuple(x.shape)}"
+                )
+            if not isinstance(y, Tensor) or y.dtype != torch.int64 or y.dim() != 1 or y.shape[0] != x.shape[0]:
+                desc = f"{y.dtype} {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+                raise ValueError(f"{split}_y must be an int64 tensor ({x.shape[0]},) matching {split}_x; got {desc}")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.info.num_classes):
+                raise ValueError(f"{split}_y must hold class indices in [0, {self.info.num_classes - 1}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks (shared by the other modules of stingylib.data)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"dataset name must be one of {sorted(DATASETS)}; got {name!r}")
+    return DATASETS[name]
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_images(x: Tensor, name: str = "x") -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        desc = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a 4-D tensor (B, C, H, W); got {desc}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+_CACHE: dict[tuple[str, Path | None], ImageData] = {}
+
+
+def load_dataset(name: str, *, root: Path | None = None, download: bool = True) -> ImageData:
+    """Load dataset ``name`` whole into memory (once per (name, root); later calls hit a cache).
+
+    Args:
+        name: one of :data:`DATASETS` (``cifar10``, ``cifar100``, ``fashion-mnist``, ``digits``).
+        root: the datasets folder holding torchvision's layouts (``cifar-10-batches-py/``,
+            ``FashionMNIST/raw/``, ...); default :func:`stingylib.paths.datasets_dir`.
+        download: let torchvision download a missing dataset (needs internet). ``digits`` never
+            downloads; ``fashion-mnist`` tries the Debian package's files before downloading.
+
+    Returns:
+        :class:`ImageData` with uint8 (N, C, H, W) images and int64 labels.
+
+    Raises:
+        ValueError: unknown ``name``.
+        DatasetNotFoundError: the dataset is not on disk and could not be downloaded; the message
+            says where it was expected and how to get it.
+    """
+    from . import cifar, digits, fashion  # the loaders import this module: bind them at call time
+
+    info = _check_name(name)
+    if name == "digits":
+        key: tuple[str, Path | None] = (name, None)
+    else:
+        root = Path(root).expanduser().resolve() if root is not None else datasets_dir()
+        key = (name, root)
+    if key in _CACHE:
+        return _CACHE[key]
+    if name == "digits":
+        data = digits.load_digits(info)
+    elif name == "fashion-mnist":
+        data = fashion.load_fashion_mnist(info, root, download)
+    else:
+        data = cifar.load_cifar(info, root, download)
+    _CACHE[key] = data
+    return data
