@@ -127,11 +127,11 @@ def worker(side: str, precision: str, out: Path) -> None:
                 records = [fit(unit[0], store, device="cpu", progress=False, data=data)]
             measured[sig] = sum(r.history[0]["seconds"] for r in records)
             print(f"[{side}] {len(unit)} run(s) {unit[0].label}: {measured[sig]:.2f} s/epoch", flush=True)
-    estimate = Counter()
-    for unit in units_of(grid, side):
+    estimate, units = Counter(), units_of(grid, side)
+    for unit in units:
         epochs = unit[0].epochs
         estimate[unit[0].method.name] += epochs * measured[signature(unit)]
-    out.write_text(json.dumps({"side": side, "units": len(units_of(grid, side)), "kinds": len(measured),
+    out.write_text(json.dumps({"side": side, "units": len(units), "kinds": len(measured),
                                "by_method": dict(estimate), "total": sum(estimate.values())}))
 
 

@@ -52,7 +52,7 @@ from .evaluation import EVAL_BATCH, SAMPLE_IMAGES, accuracy, eval_logits, evalua
 from .fastpath import bf16_native, memory_format
 from .models import FoldedCopy, count_parameters
 from .runs import RecordError, RunBusy, RunConfig, RunRecord, RunStore, SampleImages, atomic_write, provenance
-from .training import Frozen, FrozenNet, Trainer, learning_rate, load_data, train_cohort_epoch
+from .training import Frozen, FrozenNet, Trainer, check_cohort, learning_rate, load_data, train_cohort_epoch
 
 def _frozen_roles(store: RunStore, cfg: RunConfig, device: torch.device,
                   nets: dict[str, FrozenNet]) -> dict[str, Frozen]:
@@ -118,16 +118,6 @@ def _build_member(cfg: RunConfig, store: RunStore, data: datamod.ImageData, dev:
     fmt = memory_format(cfg.model, cfg.precision, dev, "infer")
     # The evaluation copy is made once, with the trainer (set-up, not a cost of any epoch).
     return _Member(cfg, trainer, frozen, start, history, wall, FoldedCopy(trainer.network, fmt))
-
-
-def _check_cohort(cfgs: list[RunConfig]) -> None:
-    ids = [c.run_id for c in cfgs]
-    if not cfgs or len(set(ids)) != len(ids):
-        raise ValueError(f"a cohort needs at least one run and no run twice; got {ids}")
-    keys = {c.cohort_key() for c in cfgs}
-    if len(cfgs) > 1 and (None in keys or len(keys) > 1):
-        raise ValueError("the runs of a cohort must share their frozen runs, dataset and subset, seed, batch size, "
-                         f"epochs and augmentation, and use the standard batch trainer; got {ids}")
 
 
 def _compile(members: list[_Member], nets: dict[str, FrozenNet]) -> None:
@@ -236,7 +226,7 @@ def fit_cohort(
         TrainingDiverged: a run's mean loss over an epoch is NaN or infinite.
     """
     cfgs = list(cfgs)
-    _check_cohort(cfgs)
+    check_cohort(cfgs)
     dev = select_device(device)
     if any(c.precision == "bf16" for c in cfgs) and not bf16_native(dev):
         warnings.warn(f"precision 'bf16' on {dev}, which has no native bf16: it runs emulated (slowly). The "
@@ -386,7 +376,7 @@ def train_cohort(cfgs: Sequence[RunConfig], store: RunStore, *, force: bool = Fa
         One :class:`Outcome` per run, in the order of ``cfgs``.
     """
     cfgs = list(cfgs)
-    _check_cohort(cfgs)
+    check_cohort(cfgs)
     outcomes: dict[str, Outcome] = {}
     notes: dict[str, list[str]] = {c.run_id: [] for c in cfgs}
     needs = (lambda rid: need_weights) if isinstance(need_weights, bool) else (lambda rid: rid in need_weights)

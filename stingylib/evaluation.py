@@ -17,6 +17,7 @@ SAMPLE_IMAGES = 8
 #: 2,000, fp32 contiguous networks ran up to 2x slower per image than at 256).
 EVAL_BATCH = 512
 
+@torch.inference_mode()
 def eval_logits(model: Callable[[Tensor], Tensor], data: datamod.ImageData, device: torch.device,
                 batch_size: int = EVAL_BATCH, *, precision: str = "fp32",
                 memory_format: torch.memory_format = torch.contiguous_format) -> Tensor:
@@ -39,7 +40,6 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
     return 100.0 * int((logits.argmax(dim=1) == labels).sum()) / labels.numel()
 
 
-@torch.inference_mode()
 def evaluate(model: Callable[[Tensor], Tensor], data: datamod.ImageData, device: torch.device,
              batch_size: int = EVAL_BATCH, *, precision: str = "fp32",
              memory_format: torch.memory_format = torch.contiguous_format) -> float:
@@ -48,16 +48,8 @@ def evaluate(model: Callable[[Tensor], Tensor], data: datamod.ImageData, device:
     ``model`` maps a batch of images to (B, K) logits: a network (put in eval mode here) or, e.g.,
     a frozen teacher's view. It runs in ``precision`` on inputs in ``memory_format``.
     """
-    if isinstance(model, nn.Module):
-        model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    total = 0
-    for x, y in datamod.test_batches(data, batch_size=batch_size, device=device):
-        with precision_context(device, precision):
-            logits = model(x.contiguous(memory_format=memory_format))
-        correct += (logits.argmax(dim=1) == y).sum()  # stays on the device: one sync at the end
-        total += y.numel()
-    return 100.0 * int(correct) / total
+    logits = eval_logits(model, data, device, batch_size, precision=precision, memory_format=memory_format)
+    return accuracy(logits, datamod.resident(data, device).test_y)
 
 
 @torch.inference_mode()

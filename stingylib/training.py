@@ -83,7 +83,6 @@ class FrozenNet:
 
     def __call__(self, x: Tensor) -> Outputs:
         """(B, C, H, W) images → raw float32 logits (B, K) and the taps (no gradient)."""
-        self.network.eval()
         with torch.no_grad(), self.context():
             x = x.contiguous(memory_format=self.format)
             if self.taps:
@@ -224,6 +223,18 @@ class BatchTrainer:
         return train_cohort_epoch([self], epoch, tick)[0]
 
 
+def check_cohort(cfgs: Sequence["RunConfig"]) -> None:
+    """Raise ValueError unless ``cfgs`` can train as one cohort: at least one run, none twice, and
+    (for more than one) equal :meth:`~stingylib.runs.config.RunConfig.cohort_key` that is not None."""
+    ids = [c.run_id for c in cfgs]
+    if not cfgs or len(set(ids)) != len(ids):
+        raise ValueError(f"a cohort needs at least one run and no run twice; got {ids}")
+    keys = {c.cohort_key() for c in cfgs}
+    if len(cfgs) > 1 and (None in keys or len(keys) > 1):
+        raise ValueError("the runs of a cohort must share their frozen runs, dataset and subset, seed, batch size, "
+                         f"epochs and augmentation, and use the standard batch trainer; got {ids}")
+
+
 def train_cohort_epoch(trainers: Sequence[BatchTrainer], epoch: int,
                        tick: Callable[[], None]) -> list[tuple[dict[str, Tensor], int]]:
     """One epoch of a cohort: each batch is drawn and augmented once, each frozen network runs once,
@@ -240,10 +251,7 @@ def train_cohort_epoch(trainers: Sequence[BatchTrainer], epoch: int,
         images seen.
     """
     first = trainers[0]
-    keys = {t.cfg.cohort_key() or (t.cfg.run_id,) for t in trainers}
-    if len(keys) > 1:
-        raise ValueError(f"trainers of one cohort must share frozen runs, data, seed, batch size and epochs; "
-                         f"got {sorted(t.cfg.run_id for t in trainers)}")
+    check_cohort([t.cfg for t in trainers])
     nets = list(dict.fromkeys(f.net for t in trainers for f in t.frozen.values()))  # each frozen run once
     for trainer in trainers:
         trainer.begin_epoch(epoch)
