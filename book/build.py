@@ -56,6 +56,7 @@ NOTEBOOKS: list[str] = [
     "notebooks/table1.ipynb",
     "notebooks/table2.ipynb",
     "notebooks/figure.ipynb",
+    "notebooks/cpu_results.ipynb",
 ]
 
 PROFILES = ("smoke", "cpu", "paper")

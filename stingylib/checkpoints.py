@@ -73,9 +73,10 @@ def load_network(store: RunStore, run_id: str, device: torch.device | str = "cpu
 
 
 def save_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer, epochs_done: int, history: list[dict],
-                     wall: float) -> None:
+                     wall: float, selected: dict[str, torch.Tensor] | None = None) -> None:
     """Write the run's checkpoint after ``epochs_done`` epochs, atomically: its config, history and
-    wall time, every module's and optimiser's state, and its random state (``trainer.rng_state``)."""
+    wall time, every module's and optimiser's state, its random state (``trainer.rng_state``) and,
+    with a validation split, the network's weights at the epoch selected so far (``selected``)."""
     payload = {
         "run_id": cfg.run_id,
         "config": cfg.to_dict(),
@@ -85,6 +86,7 @@ def save_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer, epochs_do
         "modules": {k: m.state_dict() for k, m in trainer.modules.items()},
         "optimizers": {k: o.state_dict() for k, o in trainer.optimizers.items()},
         "rng": trainer.rng_state,
+        "selected": selected,
     }
     atomic_write(store.checkpoint_path(cfg.run_id), lambda f: torch.save(payload, f), binary=True)
 
@@ -100,16 +102,18 @@ def read_checkpoint_epochs(store: RunStore, run_id: str) -> int | None:
     return payload["epochs_done"]
 
 
-def resume_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer) -> tuple[int, list[dict], float]:
+def resume_checkpoint(store: RunStore, cfg: RunConfig,
+                      trainer: Trainer) -> tuple[int, list[dict], float, dict[str, torch.Tensor] | None]:
     """Load the run's checkpoint into ``trainer`` (modules, optimisers, random state); return the
-    epochs done, the history and the wall seconds so far (0, [], 0.0 without a checkpoint).
+    epochs done, the history, the wall seconds so far and the weights of the epoch selected on the
+    validation split so far (0, [], 0.0, None without a checkpoint; None without a validation split).
 
     Raises:
         CorruptFileError: the checkpoint cannot be loaded, belongs to another run or is inconsistent.
     """
     path = store.checkpoint_path(cfg.run_id)
     if not path.exists():
-        return 0, [], 0.0
+        return 0, [], 0.0, None
     payload = _torch_load(path, next(trainer.network.parameters()).device)
     if payload.get("run_id") != cfg.run_id:
         raise CorruptFileError(path, f"is a checkpoint of run {payload.get('run_id')!r}, not {cfg.run_id!r}")
@@ -122,8 +126,24 @@ def resume_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer) -> tupl
         torch.set_rng_state(rng)  # checks that it is a generator state
         trainer.rng_state = rng
         epochs_done, history, wall = payload["epochs_done"], payload["history"], payload["wall_seconds"]
+        selected = payload.get("selected")
+        if selected is not None:
+            _check_state(trainer.network, selected)
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as err:
         raise CorruptFileError(path, f"incomplete checkpoint ({type(err).__name__}: {str(err)[:200]})") from None
     if not (0 <= epochs_done <= cfg.epochs and len(history) == epochs_done):
         raise CorruptFileError(path, f"inconsistent checkpoint: {epochs_done} epochs, {len(history)} history rows")
-    return epochs_done, history, wall
+    if (selected is not None) != (cfg.val_per_class is not None and epochs_done > 0):
+        raise CorruptFileError(path, "inconsistent checkpoint: the selected weights must be there exactly when the "
+                                     "run has a validation split and has finished an epoch")
+    return epochs_done, history, wall, selected
+
+
+def _check_state(network: torch.nn.Module, state: dict) -> None:
+    """Raise KeyError/RuntimeError unless ``state`` has exactly the network's tensors and shapes."""
+    own = network.state_dict()
+    if set(state) != set(own):
+        raise KeyError(f"selected weights hold {sorted(set(state) ^ set(own))[:5]} which the network does not match")
+    for name, tensor in own.items():
+        if state[name].shape != tensor.shape:
+            raise RuntimeError(f"selected weights: {name} has shape {tuple(state[name].shape)}, not {tuple(tensor.shape)}")

@@ -5,9 +5,10 @@
   :func:`fit` is a cohort of one) and writes their records. What differs between methods comes
   from the config's method object (:mod:`stingylib.methods`): the frozen runs it needs and how it
   shows them, its trainer and loss. Everything else is shared: the multi-step learning-rate
-  schedule, per-epoch test accuracy (per sample), a checkpoint after every epoch written atomically
-  (resuming continues bit for bit on CPU), and the final weights and record (the paper's best-epoch
-  accuracy beside the final one).
+  schedule, per-epoch test accuracy (per sample) and, for runs with a validation split, validation
+  accuracy, a checkpoint after every epoch written atomically (resuming continues bit for bit on
+  CPU), and the weights and record: the weights of the epoch selected on validation (else the final
+  ones), its test accuracy beside the final one and the paper's best-on-test.
 - :func:`train_cohort` (:func:`train_run` for one run) is how the runner and the command line
   train: under each run's lock, it asks again whether the run is done, moves corrupt files aside,
   removes stale temporary files and, with ``force``, discards a finished checkpoint, then calls
@@ -98,6 +99,7 @@ class _Member:
     history: list[dict]
     wall: float
     inference: FoldedCopy  # the network's BatchNorm-folded copy that evaluation runs
+    selected: dict[str, Tensor] | None = None  # weights of the epoch selected on validation so far
     teacher_accuracy: float | None = None
 
 
@@ -108,16 +110,16 @@ def _build_member(cfg: RunConfig, store: RunStore, data: datamod.ImageData, dev:
     frozen = _frozen_roles(store, cfg, dev, nets)
     trainer = cfg.method.make_trainer(cfg, data, dev, frozen)
     try:
-        start, history, wall = resume_checkpoint(store, cfg, trainer)
+        start, history, wall, selected = resume_checkpoint(store, cfg, trainer)
     except CorruptFileError as err:
         if on_corrupt is None or err.path != store.checkpoint_path(cfg.run_id):
             raise
         on_corrupt(err)
         trainer = cfg.method.make_trainer(cfg, data, dev, frozen)
-        start, history, wall = 0, [], 0.0
+        start, history, wall, selected = 0, [], 0.0, None
     fmt = memory_format(cfg.model, cfg.precision, dev, "infer")
     # The evaluation copy is made once, with the trainer (set-up, not a cost of any epoch).
-    return _Member(cfg, trainer, frozen, start, history, wall, FoldedCopy(trainer.network, fmt))
+    return _Member(cfg, trainer, frozen, start, history, wall, FoldedCopy(trainer.network, fmt), selected)
 
 
 def _compile(members: list[_Member], nets: dict[str, FrozenNet]) -> None:
@@ -135,11 +137,30 @@ def _inference_copy(member: _Member, dev: torch.device) -> tuple[nn.Module, torc
     return member.inference.refresh(), memory_format(member.cfg.model, member.cfg.precision, dev, "infer")
 
 
+def selected_epoch(history: Sequence[dict]) -> int | None:
+    """The 1-based epoch selected on the validation split: the first with the best ``val_accuracy``
+    (None when the history has no validation accuracy). Never reads test accuracy."""
+    if not history or "val_accuracy" not in history[0]:
+        return None
+    val = [h["val_accuracy"] for h in history]
+    return val.index(max(val)) + 1
+
+
+def _select(member: _Member) -> None:
+    """After an epoch: keep the network's weights when this epoch is the one selected on validation."""
+    if selected_epoch(member.history) == len(member.history):
+        member.selected = {k: v.detach().clone() for k, v in member.trainer.network.state_dict().items()}
+
+
 def _finish(store: RunStore, member: _Member, data: datamod.ImageData, dev: torch.device) -> RunRecord:
-    """Write the finished run's weights and record; drop its checkpoint."""
+    """Write the finished run's weights (those of the epoch selected on validation, when the run has
+    a validation split; else the final ones) and its record; drop its checkpoint."""
     cfg, trainer, history = member.cfg, member.trainer, member.history
     accuracies = [h["test_accuracy"] for h in history]
     best = accuracies.index(max(accuracies))  # first best epoch on ties
+    chosen = selected_epoch(history)
+    if chosen is not None:  # the run's published network is the selected one (training is over)
+        trainer.network.load_state_dict(member.selected)
     network, fmt = _inference_copy(member, dev)
     logits = sample_logits(network, data, dev, precision=cfg.precision, memory_format=fmt)
     record = RunRecord(
@@ -148,6 +169,9 @@ def _finish(store: RunStore, member: _Member, data: datamod.ImageData, dev: torc
         final_accuracy=accuracies[-1],
         best_accuracy=accuracies[best],
         best_epoch=best + 1,
+        selected_epoch=chosen,
+        selected_accuracy=None if chosen is None else accuracies[chosen - 1],
+        selected_val_accuracy=None if chosen is None else history[chosen - 1]["val_accuracy"],
         teacher_accuracy=member.teacher_accuracy,
         num_params=count_parameters(trainer.network),
         wall_seconds=member.wall,
@@ -262,14 +286,20 @@ def fit_cohort(
             tick = time.perf_counter()
             network, fmt = _inference_copy(m, dev)
             acc = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt)
+            val = {}
+            if data.val_x is not None:
+                val["val_accuracy"] = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt,
+                                               split="val")
             seconds = share + time.perf_counter() - tick
             m.wall += seconds
-            m.history.append({"epoch": epoch + 1, "lr": learning_rate(m.cfg, epoch), "test_accuracy": acc,
+            m.history.append({"epoch": epoch + 1, "lr": learning_rate(m.cfg, epoch), "test_accuracy": acc, **val,
                               **{f"train_{k}": v for k, v in numbers.items()},
                               "images_per_s": seen / share, "seconds": seconds})
             m.epochs_done = epoch + 1
-            bar.set_postfix(loss=f"{numbers['total']:.3f}", acc=f"{acc:.2f}")
-            save_checkpoint(store, m.cfg, m.trainer, m.epochs_done, m.history, m.wall)
+            _select(m)
+            bar.set_postfix(loss=f"{numbers['total']:.3f}", **{k[:3]: f"{v:.2f}" for k, v in val.items()},
+                            acc=f"{acc:.2f}")
+            save_checkpoint(store, m.cfg, m.trainer, m.epochs_done, m.history, m.wall, m.selected)
             if m.epochs_done == m.cfg.epochs:
                 records[m.cfg.run_id] = _finish(store, m, data, dev)
     bar.close()

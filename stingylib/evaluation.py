@@ -1,4 +1,4 @@
-"""Evaluation: accuracy over the test split, test logits, and the sample logits every record keeps."""
+"""Evaluation: accuracy over the test (or validation) split, test logits, and the sample logits every record keeps."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ EVAL_BATCH = 512
 @torch.inference_mode()
 def eval_logits(model: Callable[[Tensor], Tensor], data: datamod.ImageData, device: torch.device,
                 batch_size: int = EVAL_BATCH, *, precision: str = "fp32",
-                memory_format: torch.memory_format = torch.contiguous_format) -> Tensor:
-    """float32 logits (M, K) of the whole test split, on ``device``, in ``precision``.
+                memory_format: torch.memory_format = torch.contiguous_format, split: str = "test") -> Tensor:
+    """float32 logits (M, K) of the whole test split (or ``split="val"``), on ``device``, in ``precision``.
 
     ``model`` maps a batch of images to (B, K) logits: a network (put in eval mode here) or any
     callable (e.g. a :class:`~stingylib.training.FrozenNet`'s logits).
@@ -29,7 +29,7 @@ def eval_logits(model: Callable[[Tensor], Tensor], data: datamod.ImageData, devi
     if isinstance(model, nn.Module):
         model.eval()
     out = []
-    for x, _ in datamod.test_batches(data, batch_size=batch_size, device=device):
+    for x, _ in datamod.test_batches(data, batch_size=batch_size, device=device, split=split):
         with precision_context(device, precision):
             out.append(model(x.contiguous(memory_format=memory_format)).float())  # (B, K)
     return torch.cat(out)  # (M, K)
@@ -42,14 +42,16 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
 
 def evaluate(model: Callable[[Tensor], Tensor], data: datamod.ImageData, device: torch.device,
              batch_size: int = EVAL_BATCH, *, precision: str = "fp32",
-             memory_format: torch.memory_format = torch.contiguous_format) -> float:
-    """Top-1 test accuracy in percent, counted per sample over the whole test split.
+             memory_format: torch.memory_format = torch.contiguous_format, split: str = "test") -> float:
+    """Top-1 accuracy in percent, counted per sample over the whole test split (or ``split="val"``,
+    the validation split).
 
     ``model`` maps a batch of images to (B, K) logits: a network (put in eval mode here) or, e.g.,
     a frozen teacher's view. It runs in ``precision`` on inputs in ``memory_format``.
     """
-    logits = eval_logits(model, data, device, batch_size, precision=precision, memory_format=memory_format)
-    return accuracy(logits, datamod.resident(data, device).test_y)
+    logits = eval_logits(model, data, device, batch_size, precision=precision, memory_format=memory_format,
+                         split=split)
+    return accuracy(logits, datamod.resident(data, device).labels(split))
 
 
 @torch.inference_mode()

@@ -42,29 +42,42 @@ SELF = "teacher_self"
 # --------------------------------------------------------------------------------------------
 
 
-def _common(profile: Profile, recipe: Recipe, model: str, seed: int) -> dict:
-    return dict(model=model, dataset=recipe.dataset, width=profile.width(model), seed=seed, epochs=recipe.epochs,
-                lr=recipe.lr, milestones=recipe.milestones, gamma=recipe.gamma, batch_size=recipe.batch_size,
-                train_per_class=recipe.train_per_class, test_per_class=recipe.test_per_class,
-                precision=profile.precision(model))
+def _common(profile: Profile, recipe: Recipe, model: str, seed: int, *, owner: bool = False,
+            student: bool = False) -> dict:
+    """The fields every run of ``recipe`` shares; ``owner``: a run of the model owner (a teacher), which
+    follows the recipe's owner schedule and data when it has one; ``student``: a Table 1 / Table 2
+    student (or its baseline), at the profile's student width of ``model``."""
+    out = dict(model=model, dataset=recipe.dataset, width=profile.width(model, student=student), seed=seed,
+               epochs=recipe.epochs,
+               lr=recipe.lr, milestones=recipe.milestones, gamma=recipe.gamma, batch_size=recipe.batch_size,
+               train_per_class=recipe.train_per_class, test_per_class=recipe.test_per_class,
+               val_per_class=recipe.val_per_class, precision=profile.precision(model))
+    if owner and recipe.owner is not None:
+        out.update(epochs=recipe.owner.epochs, milestones=recipe.owner.milestones,
+                   train_per_class=recipe.owner.train_per_class)
+    return out
 
 
-def supervised_run(profile: Profile, recipe: Recipe, model: str, seed: int) -> RunConfig:
-    """A network trained on the labels alone: a normal teacher, or a student's baseline."""
-    return RunConfig(method=Supervised(), **_common(profile, recipe, model, seed))
+def supervised_run(profile: Profile, recipe: Recipe, model: str, seed: int, *, owner: bool = False,
+                   student: bool = False) -> RunConfig:
+    """A network trained on the labels alone: a student's baseline (``student``: at the profile's
+    student width) or, with ``owner``, a normal teacher."""
+    return RunConfig(method=Supervised(), **_common(profile, recipe, model, seed, owner=owner, student=student))
 
 
-def nasty_run(profile: Profile, recipe: Recipe, model: str, seed: int) -> RunConfig:
-    """A nasty teacher trained against the normal network of the same architecture."""
-    adversary = supervised_run(profile, recipe, model, seed)
+def nasty_run(profile: Profile, recipe: Recipe, model: str) -> RunConfig:
+    """A nasty teacher trained against the normal teacher of the same architecture (the owner's runs)."""
+    seed = profile.teacher_seed
+    adversary = supervised_run(profile, recipe, model, seed, owner=True)
     nasty = Nasty(adversary=adversary.run_id, temperature=recipe.nasty_temperature, omega=recipe.nasty_omega)
-    return RunConfig(method=nasty, **_common(profile, recipe, model, seed))
+    return RunConfig(method=nasty, **_common(profile, recipe, model, seed, owner=True))
 
 
-def teacher_runs(profile: Profile, recipe: Recipe, model: str, seed: int) -> dict[str, RunConfig]:
-    """The run behind each teacher variant (the stingy teacher *is* the normal run)."""
-    normal = supervised_run(profile, recipe, model, seed)
-    return {"normal": normal, "nasty": nasty_run(profile, recipe, model, seed), "stingy": normal}
+def teacher_runs(profile: Profile, recipe: Recipe, model: str) -> dict[str, RunConfig]:
+    """The run behind each teacher variant of ``model`` (the stingy teacher *is* the normal run): one
+    model per architecture, of seed ``profile.teacher_seed``, trained by the owner's recipe."""
+    normal = supervised_run(profile, recipe, model, profile.teacher_seed, owner=True)
+    return {"normal": normal, "nasty": nasty_run(profile, recipe, model), "stingy": normal}
 
 
 def view(recipe: Recipe, variant: str) -> dict:
@@ -75,18 +88,19 @@ def view(recipe: Recipe, variant: str) -> dict:
 
 
 def kd_run(profile: Profile, recipe: Recipe, student: str, teacher: RunConfig, seed: int, *, transform: str,
-           keep: int | None, temperature: float) -> RunConfig:
-    """A student distilled from ``teacher`` seen through ``transform``."""
+           keep: int | None, temperature: float, table_student: bool = True) -> RunConfig:
+    """A student distilled from ``teacher`` seen through ``transform`` (``table_student``: at the
+    profile's student width; False: at the model's width, as the figure's and teacher-self students)."""
     num_classes = DATASETS[recipe.dataset].num_classes
-    if keep == num_classes:  # top-K of K classes is the normal teacher: share that run
-        transform, keep, temperature = "normal", None, recipe.kd_temperature
+    if keep == num_classes:  # top-K of K classes is the normal teacher (at the same temperature)
+        transform, keep = "normal", None
     kd = KD(teacher=teacher.run_id, transform=transform, keep=keep, temperature=temperature, alpha=recipe.alpha)
-    return RunConfig(method=kd, **_common(profile, recipe, student, seed))
+    return RunConfig(method=kd, **_common(profile, recipe, student, seed, student=table_student))
 
 
 def dafl_run(profile: Profile, dafl: DaflRecipe, teacher: RunConfig, variant: str, seed: int) -> RunConfig:
     """A DAFL student of a teacher variant (the stingy view applies to every teacher logit output)."""
-    base = _common(profile, dafl.teacher, dafl.student_model, seed)
+    base = _common(profile, dafl.teacher, dafl.student_model, seed, student=True)
     base.update(epochs=dafl.epochs, lr=dafl.lr, milestones=dafl.milestones, gamma=dafl.gamma,
                 batch_size=dafl.batch_size)
     shown = view(dafl.teacher, variant)
@@ -110,26 +124,32 @@ class Cell:
     column: str
     seed: int
     run: RunConfig
-    field: str  # "student" (the profile's accuracy metric), "teacher" (final weights), "shown_teacher"
+    field: str  # "student" (the metric asked for), "teacher" (the weights students see), "shown_teacher"
+
+
+def table1_columns(profile: Profile) -> list[str]:
+    """Table 1's student columns: the profile's students, and teacher self when the profile has it."""
+    return list(profile.students) + ([SELF] if profile.teacher_self else [])
 
 
 def table1_cells(profile: Profile) -> list[Cell]:
-    """Every number of Table 1: teacher accuracy and student accuracy per (teacher, variant)."""
+    """Every number of Table 1: teacher accuracy (the owner's one model per architecture) and student
+    accuracy per (teacher, variant), for every student seed."""
     r = profile.table1
     cells = []
+    teachers = {t: teacher_runs(profile, r, t) for t in profile.teachers}
     for seed in profile.seeds:
         for student in profile.students:
-            cells.append(Cell(("student baseline", "baseline"), student, seed,
-                              supervised_run(profile, r, student, seed), "student"))
-        for teacher in profile.teachers:
-            runs = teacher_runs(profile, r, teacher, seed)
+            cells.append(Cell(BASELINE_ROW, student, seed, supervised_run(profile, r, student, seed, student=True),
+                              "student"))
+        for teacher, runs in teachers.items():
             for variant in VARIANTS:
                 row = (teacher, variant)
-                columns = [s for s in profile.students] + [SELF]
-                kds = {c: kd_run(profile, r, teacher if c == SELF else c, runs[variant], seed, **view(r, variant))
-                       for c in columns}
+                kds = {c: kd_run(profile, r, teacher if c == SELF else c, runs[variant], seed, **view(r, variant),
+                                 table_student=c != SELF) for c in table1_columns(profile)}
                 if variant == "stingy":  # the stingy teacher's accuracy, measured through its transform
-                    cells.append(Cell(row, "teacher_accuracy", seed, kds[SELF], "shown_teacher"))
+                    first = next(iter(kds.values()))
+                    cells.append(Cell(row, "teacher_accuracy", seed, first, "shown_teacher"))
                 else:
                     cells.append(Cell(row, "teacher_accuracy", seed, runs[variant], "teacher"))
                 cells += [Cell(row, c, seed, kd, "student") for c, kd in kds.items()]
@@ -139,9 +159,9 @@ def table1_cells(profile: Profile) -> list[Cell]:
 def table2_cells(profile: Profile) -> list[Cell]:
     """Every number of Table 2: per dataset and teacher variant, teacher and DAFL student accuracy."""
     cells = []
-    for seed in profile.seeds:
+    for seed in profile.table2_seeds:
         for dafl in profile.table2:
-            runs = teacher_runs(profile, dafl.teacher, dafl.teacher_model, seed)
+            runs = teacher_runs(profile, dafl.teacher, dafl.teacher_model)
             for variant in VARIANTS:
                 student = dafl_run(profile, dafl, runs[variant], variant, seed)
                 row = (dafl.teacher.dataset, variant)
@@ -153,24 +173,43 @@ def table2_cells(profile: Profile) -> list[Cell]:
     return cells
 
 
+#: The figure's normal-KD point at the recipe's KD temperature (the curves use the stingy one).
+NORMAL_KD_TEMPERATURE = "normal_kd_temperature"
+
+
 def figure_cells(profile: Profile) -> list[Cell]:
-    """Every point of the figure: (curve, N) → student accuracy."""
-    r, t, s = profile.table1, profile.figure_teacher, profile.figure_student
+    """Every point of the figure: (curve, N) → student accuracy.
+
+    Curves ``stingy_sparse`` and ``stingy_smooth`` over N and the point ``reversed`` at the stingy
+    temperature; ``normal`` (N = K) at that same temperature, so the curves end on it; the normal
+    teacher at the recipe's KD temperature (``normal_kd_temperature``, a second reference line) and the
+    baseline (N = 0). The recipe's N, both normal points and the baseline have every student seed; the
+    rest of the sweep has the profile's sweep seeds. The student has the model's own width (the
+    paper's pair is the teacher-self one), not the profile's Table 1 student width.
+    """
+    r, s = profile.table1, profile.figure_student
     num_classes = DATASETS[r.dataset].num_classes
+    teacher = teacher_runs(profile, r, profile.figure_teacher)["normal"]
     cells = []
-    for seed in profile.seeds:
-        teacher = supervised_run(profile, r, t, seed)
+    for seed in sorted(set(profile.seeds) | set(profile.sweep_seeds)):
+        every = seed in profile.seeds
         for transform in ("stingy_sparse", "stingy_smooth"):
             for keep in profile.figure_keeps:
-                kd = kd_run(profile, r, s, teacher, seed, transform=transform, keep=keep,
-                            temperature=r.stingy_temperature)
-                cells.append(Cell((transform,), str(keep), seed, kd, "student"))
-        cells.append(Cell(("reversed",), str(num_classes), seed,
-                          kd_run(profile, r, s, teacher, seed, transform="reversed", keep=None,
-                                 temperature=r.stingy_temperature), "student"))
-        cells.append(Cell(("normal",), str(num_classes), seed,
-                          kd_run(profile, r, s, teacher, seed, **view(r, "normal")), "student"))
-        cells.append(Cell(("baseline",), "0", seed, supervised_run(profile, r, s, seed), "student"))
+                if seed in profile.sweep_seeds or (every and keep == r.keep):
+                    kd = kd_run(profile, r, s, teacher, seed, transform=transform, keep=keep,
+                                temperature=r.stingy_temperature, table_student=False)
+                    cells.append(Cell((transform,), str(keep), seed, kd, "student"))
+        if seed in profile.sweep_seeds:
+            cells.append(Cell(("reversed",), str(num_classes), seed,
+                              kd_run(profile, r, s, teacher, seed, transform="reversed", keep=None,
+                                     temperature=r.stingy_temperature, table_student=False), "student"))
+        if every:
+            cells.append(Cell(("normal",), str(num_classes), seed,
+                              kd_run(profile, r, s, teacher, seed, transform="normal", keep=None,
+                                     temperature=r.stingy_temperature, table_student=False), "student"))
+            cells.append(Cell((NORMAL_KD_TEMPERATURE,), str(num_classes), seed,
+                              kd_run(profile, r, s, teacher, seed, **view(r, "normal"), table_student=False), "student"))
+            cells.append(Cell(("baseline",), "0", seed, supervised_run(profile, r, s, seed), "student"))
     return cells
 
 
@@ -197,11 +236,11 @@ def _with_dependencies(configs: Iterable[RunConfig], profile: Profile) -> dict[s
 
 def _all_configs(profile: Profile) -> list[RunConfig]:
     configs = [cell.run for name in CELLS for cell in CELLS[name](profile)]
-    for seed in profile.seeds:  # teachers and adversaries are reachable only as dependencies
-        for teacher in profile.teachers + (profile.figure_teacher,):
-            configs += list(teacher_runs(profile, profile.table1, teacher, seed).values())
-        for dafl in profile.table2:
-            configs += list(teacher_runs(profile, dafl.teacher, dafl.teacher_model, seed).values())
+    # teachers and adversaries are reachable only as dependencies
+    for teacher in profile.teachers + (profile.figure_teacher,):
+        configs += list(teacher_runs(profile, profile.table1, teacher).values())
+    for dafl in profile.table2:
+        configs += list(teacher_runs(profile, dafl.teacher, dafl.teacher_model).values())
     return configs
 
 
@@ -220,10 +259,27 @@ def plan(profile: Profile | str, target: str) -> list[RunConfig]:
 # --------------------------------------------------------------------------------------------
 
 
-def _cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFrame:
-    """Long frame: one row per cell and seed, with the number or NaN when the run is missing."""
-    if metric not in ("best_accuracy", "final_accuracy"):
-        raise ValueError(f"metric must be 'best_accuracy' or 'final_accuracy'; got {metric!r}")
+#: The accuracies a table can show (record fields, defined by ``stingylib.runs.ACCURACY_PROTOCOL``).
+METRICS = ("selected_accuracy", "final_accuracy", "best_accuracy")
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if it is one of :data:`METRICS`, else a ValueError naming the allowed values."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}")
+    return metric
+
+
+def teacher_accuracy(record) -> float:
+    """A teacher's test accuracy with the weights its students see: those selected on validation
+    (``selected_accuracy``) when its run has a validation split, else its final ones."""
+    return record.final_accuracy if record.selected_accuracy is None else record.selected_accuracy
+
+
+def cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFrame:
+    """Long frame: one row per cell and seed (``row``, ``column``, ``seed``, ``value``, ``run_id``),
+    with the number or NaN when the run is missing."""
+    check_metric(metric)
     rows = []
     cache: dict[str, object] = {}
     for cell in cells:
@@ -233,8 +289,9 @@ def _cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFram
         record = cache[rid]
         value = np.nan
         if record is not None:
-            value = {"student": getattr(record, metric), "teacher": record.final_accuracy,
+            value = {"student": getattr(record, metric), "teacher": teacher_accuracy(record),
                      "shown_teacher": record.teacher_accuracy}[cell.field]
+            value = np.nan if value is None else value
         rows.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run_id": rid})
     return pd.DataFrame(rows)
 
@@ -334,40 +391,110 @@ def table2_deltas(mean: pd.DataFrame) -> pd.DataFrame:
     return delta
 
 
-def table1_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> ResultTable:
+def table1_frame(profile: Profile | str, store: RunStore, metric: str | None = None) -> ResultTable:
     """Table 1 with the paper's rows (baseline, then teacher × variant) and columns (teacher accuracy,
     the students, teacher self). Deltas: students against their baseline row; teacher self and the
     teacher accuracy against the normal teacher (the teacher architecture's own baseline)."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    mean, std, count = _aggregate(_cell_values(table1_cells(profile), store, metric))
-    columns = ["teacher_accuracy", *profile.students, SELF]
+    metric = profile.metric if metric is None else metric
+    mean, std, count = _aggregate(cell_values(table1_cells(profile), store, metric))
+    columns = ["teacher_accuracy", *table1_columns(profile)]
     order = [BASELINE_ROW] + [(t, v) for t in profile.teachers for v in VARIANTS]
     mean, std, count = (_index(f.reindex(index=order, columns=columns), ["teacher", "variant"])
                         for f in (mean, std, count))
     return ResultTable(mean, std, count, table1_deltas(mean), metric=metric)
 
 
-def table2_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> ResultTable:
+def table2_frame(profile: Profile | str, store: RunStore, metric: str | None = None) -> ResultTable:
     """Table 2: rows (dataset, variant), columns teacher accuracy and DAFL student accuracy; deltas
     against the normal teacher's row."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    mean, std, count = _aggregate(_cell_values(table2_cells(profile), store, metric))
+    metric = profile.metric if metric is None else metric
+    mean, std, count = _aggregate(cell_values(table2_cells(profile), store, metric))
     order = [(d.teacher.dataset, v) for d in profile.table2 for v in VARIANTS]
     mean, std, count = (_index(f.reindex(index=order, columns=["teacher_accuracy", "dafl"]), ["dataset", "variant"])
                         for f in (mean, std, count))
     return ResultTable(mean, std, count, table2_deltas(mean), metric=metric)
 
 
-def figure_frame(profile: Profile | str, store: RunStore, metric: str = "best_accuracy") -> pd.DataFrame:
+def figure_frame(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
     """The figure's points: one row per (curve, N) with mean and std over seeds. Curves:
     ``stingy_sparse`` and ``stingy_smooth`` over N, and the single points ``reversed``, ``normal``
     (N = K) and ``baseline`` (no teacher, N = 0)."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    long = _cell_values(figure_cells(profile), store, metric)
+    metric = profile.metric if metric is None else metric
+    long = cell_values(figure_cells(profile), store, metric)
     long["curve"] = [row[0] for row in long["row"]]
     long["keep"] = long["column"].astype(int)
     out = long.groupby(["curve", "keep"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
     return out
+
+
+#: Table 1's paired comparisons, name → (condition a, condition b), each a Table 1 row's variant or
+#: ``"baseline"``; the difference is ``a − b`` per student seed.
+COMPARISONS = {
+    "normal KD − baseline": ("normal", "baseline"),
+    "stingy − normal KD": ("stingy", "normal"),
+    "stingy − baseline": ("stingy", "baseline"),
+    "stingy − nasty": ("stingy", "nasty"),
+    "nasty − baseline": ("nasty", "baseline"),
+}
+
+
+def _by_seed(long: pd.DataFrame, row: tuple, column: str) -> dict[int, float]:
+    """seed → value of one cell of a long frame (:func:`cell_values`)."""
+    hit = long[(long["row"] == row) & (long["column"] == column)]
+    return {int(s): float(v) for s, v in zip(hit["seed"], hit["value"])}
+
+
+def table1_comparisons(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
+    """Table 1's comparisons as paired differences over student seeds, with 95 % t intervals
+    (:func:`stingylib.stats.paired_difference`).
+
+    Returns:
+        One row per (teacher, student, comparison of :data:`COMPARISONS`): ``mean``, ``low``,
+        ``high``, ``n`` (seeds in both conditions) and ``excludes_zero``. Teacher self has no
+        baseline, so its comparisons against the baseline are left out.
+    """
+    from .stats import paired_difference
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    metric = profile.metric if metric is None else metric
+    long = cell_values(table1_cells(profile), store, metric)
+    rows = []
+    for teacher in profile.teachers:
+        for student in table1_columns(profile):
+            for name, (a, b) in COMPARISONS.items():
+                if student == SELF and "baseline" in (a, b):
+                    continue
+                cells = [BASELINE_ROW if v == "baseline" else (teacher, v) for v in (a, b)]
+                diff = paired_difference(_by_seed(long, cells[0], student), _by_seed(long, cells[1], student))
+                rows.append({"teacher": teacher, "student": student, "comparison": name, "mean": diff.mean,
+                             "low": diff.low, "high": diff.high, "n": diff.n, "excludes_zero": diff.excludes_zero})
+    return pd.DataFrame(rows, columns=["teacher", "student", "comparison", "mean", "low", "high", "n",
+                                       "excludes_zero"])
+
+
+def figure_comparisons(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
+    """The figure's paired comparisons over student seeds (95 % t intervals): the stingy-sparse and
+    stingy-smooth students at the recipe's N against the normal-KD student at the curves' temperature,
+    that one against the normal-KD student at the KD temperature, and each against the baseline."""
+    from .stats import paired_difference
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    metric = profile.metric if metric is None else metric
+    long = cell_values(figure_cells(profile), store, metric)
+    k, n = str(profile.table1.keep), str(DATASETS[profile.table1.dataset].num_classes)
+    points = {"sparse": (("stingy_sparse",), k), "smooth": (("stingy_smooth",), k), "normal": (("normal",), n),
+              "normal (KD τ)": ((NORMAL_KD_TEMPERATURE,), n), "baseline": (("baseline",), "0")}
+    pairs = [("sparse", "normal"), ("smooth", "normal"), ("sparse", "baseline"), ("normal", "baseline"),
+             ("normal (KD τ)", "baseline"), ("normal", "normal (KD τ)")]
+    rows = []
+    for a, b in pairs:
+        diff = paired_difference(_by_seed(long, *points[a]), _by_seed(long, *points[b]))
+        rows.append({"comparison": f"{a} − {b}", "mean": diff.mean, "low": diff.low, "high": diff.high,
+                     "n": diff.n, "excludes_zero": diff.excludes_zero})
+    return pd.DataFrame(rows, columns=["comparison", "mean", "low", "high", "n", "excludes_zero"])
 
 
 def status_frame(profile: Profile | str, store: RunStore, target: str = "all") -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """The book's figures as pure functions: data in, a matplotlib Figure out.
 
 - :func:`plot_figure`: the paper's sparse / smooth / reversed comparison, student accuracy against
-  the number ``N`` of classes a teacher keeps, from :func:`stingylib.experiments.figure_frame`.
+  the number ``N`` of classes a teacher keeps, from :func:`stingylib.experiments.figure_frame`, with
+  normal KD at the curves' τ and at the recipe's KD τ as two reference lines (:func:`figure_labels`
+  names them).
 - :func:`plot_teacher_outputs`: what a normal, stingy-sparse, stingy-smooth and reversed teacher
   (and optionally other teachers, e.g. a nasty one) show a student on a few test images: softmax
   bars at temperature τ, from a record's ``sample_logits``.
@@ -23,17 +25,23 @@ from .transforms import get_transform
 
 #: Okabe–Ito colours (safe for colour-blind readers; distinct in greyscale together with the styles).
 COLORS = {"stingy_sparse": "#D55E00", "stingy_smooth": "#0072B2", "reversed": "#009E73",
-          "normal": "#333333", "baseline": "#777777", "nasty": "#CC79A7", "true": "#E69F00"}
+          "normal": "#333333", "normal_kd_temperature": "#56B4E9", "baseline": "#777777", "nasty": "#CC79A7",
+          "true": "#E69F00"}
 #: How each curve of the figure is drawn and named.
 CURVES = {
     "stingy_sparse": dict(label="stingy-sparse (top-N, −∞ elsewhere)", marker="o", linestyle="-"),
     "stingy_smooth": dict(label="stingy-smooth (top-N, flat tail)", marker="s", linestyle="--"),
 }
+#: The figure's horizontal reference lines (``normal_kd_temperature``:
+#: :data:`stingylib.experiments.NORMAL_KD_TEMPERATURE`, normal KD at the recipe's KD τ).
 REFERENCES = {
     "normal": dict(label="normal KD (all K classes)", linestyle="-."),
+    "normal_kd_temperature": dict(label="normal KD (all K classes)", linestyle=(0, (5, 2))),
     "reversed": dict(label="reversed logits", linestyle=":"),
     "baseline": dict(label="student baseline (no teacher)", linestyle=(0, (6, 2, 1, 2, 1, 2))),
 }
+#: Every curve and point of the figure, in the order of its legend and tables.
+FIGURE_ORDER = (*CURVES, *REFERENCES)
 #: Panel titles of the teacher transforms.
 TRANSFORM_TITLES = {"normal": "normal", "stingy_sparse": "stingy-sparse", "stingy_smooth": "stingy-smooth",
                     "reversed": "reversed", "uniform_topn": "uniform top-N"}
@@ -50,23 +58,50 @@ def _new_axes(ax, figsize: tuple[float, float]):
     return fig, ax
 
 
+def figure_labels(temperature: float | None = None, kd_temperature: float | None = None) -> dict[str, str]:
+    """The name of each curve and point of the figure (:data:`FIGURE_ORDER`), with the τ of the two
+    normal-KD points: ``normal`` at the curves' τ (``temperature``, the stingy one) and
+    ``normal_kd_temperature`` at the recipe's KD τ (``kd_temperature``)."""
+    labels = {name: style["label"] for name, style in {**CURVES, **REFERENCES}.items()}
+    labels["normal"] = "normal KD, " + (f"τ = {temperature:g}" if temperature is not None else "curves' τ")
+    labels["normal_kd_temperature"] = "normal KD, " + (f"τ = {kd_temperature:g}" if kd_temperature is not None
+                                                       else "KD τ")
+    return labels
+
+
+def _spread(part: pd.DataFrame) -> np.ndarray | None:
+    """±1 std per point where more than one seed is behind it (NaN elsewhere: no error bar); None
+    when no point has one."""
+    if "std" not in part.columns:
+        return None
+    std = part["std"].to_numpy(dtype=float)
+    if "count" in part.columns:
+        std = np.where(part["count"].to_numpy() > 1, std, np.nan)
+    return std if np.isfinite(std).any() else None
+
+
 def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | None = None,
-                highlight: int | None = None):
+                highlight: int | None = None, temperature: float | None = None,
+                kd_temperature: float | None = None):
     """Student accuracy against the number ``N`` of classes the teacher keeps.
 
     Args:
         frame: :func:`stingylib.experiments.figure_frame` output: columns ``curve``
-            (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``, ``baseline``), ``keep``,
-            ``mean`` (accuracy in %), optional ``std``. Missing points (NaN) are left out.
+            (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``,
+            ``normal_kd_temperature``, ``baseline``), ``keep``, ``mean`` (accuracy in %), optional
+            ``std`` and ``count`` (seeds behind a point). Missing points (NaN) are left out.
         ax: axes to draw into (default: a new figure).
         num_classes: K, the dataset's class count (N = K is normal KD).
         title: axes title.
         highlight: an N to mark with a vertical line (e.g. the N of Table 1).
+        temperature: τ of the curves, the reversed point and ``normal`` (the stingy τ), for the legend.
+        kd_temperature: τ of ``normal_kd_temperature`` (the recipe's KD τ), for the legend.
 
     Returns:
-        The matplotlib Figure. The stingy curves are lines with markers (error bars of ±1 std when
-        ``std`` is present); reversed logits, normal KD and the baseline are labelled horizontal
-        lines (a ±1 std band when known).
+        The matplotlib Figure. The stingy curves are lines with markers; reversed logits, the two
+        normal-KD points and the baseline are labelled horizontal lines. Error bars (bands for the
+        lines) are ±1 std, where more than one seed is behind a point (``count`` > 1, or a finite
+        ``std`` when there is no ``count``).
     """
     import matplotlib.pyplot as plt
 
@@ -75,27 +110,30 @@ def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | 
         raise ValueError(f"frame needs columns {sorted(needed)}; got {list(frame.columns)}")
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
-    has_std = "std" in frame.columns
+    labels = figure_labels(temperature, kd_temperature)
 
     with plt.rc_context(FONT):
         fig, ax = _new_axes(ax, (8.0, 6.0))
         keeps = sorted({int(k) for k in frame.loc[frame["curve"].isin(list(CURVES)), "keep"]})
+        handles = []  # legend entries in the order of FIGURE_ORDER
         for curve, style in CURVES.items():
             part = frame[(frame["curve"] == curve) & frame["mean"].notna()].sort_values("keep")
             if part.empty:
                 continue
-            yerr = part["std"].to_numpy() if has_std and part["std"].notna().any() else None
-            ax.errorbar(part["keep"], part["mean"], yerr=yerr, color=COLORS[curve], linewidth=2.2,
-                        markersize=7, capsize=4 if yerr is not None else 0, zorder=3, **style)
+            yerr = _spread(part)
+            handles.append(ax.errorbar(part["keep"], part["mean"], yerr=yerr, color=COLORS[curve], linewidth=2.2,
+                        markersize=7, capsize=4 if yerr is not None else 0, zorder=3,
+                        **{**style, "label": labels[curve]}))
         for curve, style in REFERENCES.items():
             part = frame[(frame["curve"] == curve) & frame["mean"].notna()]
             if part.empty:
                 continue
             mean = float(part["mean"].iloc[0])
-            ax.axhline(mean, color=COLORS[curve], linewidth=1.8, zorder=2,
-                       label=f"{style['label']}: {mean:.1f}", linestyle=style["linestyle"])
-            std = float(part["std"].iloc[0]) if has_std else float("nan")
-            if np.isfinite(std) and std > 0:
+            handles.append(ax.axhline(mean, color=COLORS[curve], linewidth=1.8, zorder=2,
+                                      label=f"{labels[curve]}: {mean:.1f}", linestyle=style["linestyle"]))
+            spread = _spread(part.iloc[:1])
+            if spread is not None and spread[0] > 0:
+                std = float(spread[0])
                 ax.axhspan(mean - std, mean + std, color=COLORS[curve], alpha=0.12, linewidth=0, zorder=1)
         if highlight is not None:
             ax.axvline(highlight, color="#444444", linewidth=1, linestyle=(0, (1, 3)), zorder=1)
@@ -114,7 +152,7 @@ def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | 
         ax.set_xlabel(f"N, classes the teacher keeps (of K = {num_classes})")
         ax.set_ylabel("student test accuracy (%)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
         if title:
             ax.set_title(title, pad=10)
     return fig

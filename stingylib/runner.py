@@ -207,7 +207,15 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                                       initializer=_watch_parent, initargs=(os.getpid(),))
     options = dict(wait=False, device=device, progress=progress, threads=threads, compile=compile)
     planned = {t.run_id for t in tasks}
+    # Runs others wait for (teachers) start first: a ready unit's priority is how many planned runs
+    # depend on its runs, directly or not; ties keep the dependency order.
+    dependents: dict[str, set[str]] = {rid: set() for rid in planned}
+    for t in reversed(tasks):  # dependents come later in dependency order: their sets are complete
+        for dep in t.cfg.dependencies():
+            if dep in dependents:
+                dependents[dep] |= {t.run_id} | dependents[t.run_id]
     pending, finished, outcomes = group_cohorts(tasks, cohort_size), set(), []
+    blocking = {u: len(set().union(*(dependents[r] for r in u.run_ids))) for u in pending}
     running: dict[cf.Future, Unit] = {}
     retry_at: dict[Unit, float] = {}
     started = 0
@@ -216,6 +224,7 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
             now = time.monotonic()
             ready = [u for u in pending if retry_at.get(u, 0.0) <= now
                      and all(d in finished for d in u.dependencies() if d in planned)]
+            ready.sort(key=lambda u: -blocking.get(u, 0))  # stable: ties keep the dependency order
             for unit in ready[: jobs - len(running)]:
                 pending.remove(unit)
                 if unit not in retry_at:

@@ -133,8 +133,9 @@ class Trainer(Protocol):
 
 
 def load_data(cfg: "RunConfig") -> ImageData:
-    """The config's dataset, reduced to its class-balanced subset when the config asks for one."""
-    data = datamod.load_dataset(cfg.dataset)
+    """The config's dataset: its validation split held out of the training split first (when the
+    config has one), then reduced to the class-balanced subset the config asks for (if any)."""
+    data = datamod.split_validation(datamod.load_dataset(cfg.dataset), cfg.val_per_class)
     if cfg.train_per_class is None and cfg.test_per_class is None:
         return data
     return datamod.class_balanced_subset(

@@ -103,3 +103,12 @@ def smoke_results(concurrent_smoke_runs):
     for proc in concurrent_smoke_runs:
         assert proc.returncode == 0, proc.stderr
     return RunStore.for_profile("smoke")
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory):
+    """An empty run store shared by the tests of one module."""
+    from stingylib.runs import RunStore
+
+    root = tmp_path_factory.mktemp("store")
+    return RunStore(root / "results", root / "checkpoints")

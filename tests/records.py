@@ -6,16 +6,23 @@ from stingylib.runs import RunConfig, RunRecord
 
 
 def fake_record(cfg: RunConfig, best: float, final: float | None = None,
-                teacher_accuracy: float | None = 50.0) -> RunRecord:
+                teacher_accuracy: float | None = 50.0, val: float | None = None) -> RunRecord:
     """A valid record of ``cfg`` whose best epoch scores ``best`` and whose last one ``final``
-    (default ``best - 1``); every epoch before the last scores ``best`` at epoch 1."""
+    (default ``best - 1``); every epoch before the last scores ``best`` at epoch 1. With a
+    validation split, the last epoch is the one selected (``selected_accuracy`` = ``final``) with
+    validation accuracy ``val``."""
     final = best - 1 if final is None else final
     accuracies = [best] + [min(best, final)] * (cfg.epochs - 2) + [final] if cfg.epochs > 1 else [best]
     if cfg.epochs == 1:
         final = best
     history = tuple({"epoch": i + 1, "lr": cfg.lr, "test_accuracy": a, "train_total": 1.0}
                     for i, a in enumerate(accuracies))
-    return RunRecord(run_id=cfg.run_id, config=cfg, final_accuracy=final, best_accuracy=best, best_epoch=1,
+    selected = {}
+    if cfg.val_per_class is not None:  # validation accuracy rises every epoch: the last epoch is selected
+        top = float(cfg.epochs) if val is None else val  # ... and scores ``val`` (default: the epoch count)
+        history = tuple({**h, "val_accuracy": top - cfg.epochs + h["epoch"]} for h in history)
+        selected = dict(selected_epoch=cfg.epochs, selected_accuracy=final, selected_val_accuracy=top)
+    return RunRecord(run_id=cfg.run_id, config=cfg, final_accuracy=final, best_accuracy=best, best_epoch=1, **selected,
                      teacher_accuracy=teacher_accuracy, num_params=1, wall_seconds=1.0, images_per_s=1.0,
                      history=history, sample_logits=((0.0, 1.0),), sample_labels=(1,), sample_images=None,
                      provenance={"device": "cpu", "git_commit": None, "finished_at": "2026-01-01T00:00:00+00:00"})

@@ -308,7 +308,7 @@ def test_intro_page_renders(html_root: Path) -> None:
 #: The pages the notebooks and book/*.md add, in the order of the table of contents.
 READING_ORDER = ("book/method.html", "book/_generated/kl_derivation.html", "book/_generated/teachers.html",
                  "book/_generated/table1.html", "book/_generated/table2.html", "book/_generated/figure.html",
-                 "book/cpu_results.html",
+                 "book/_generated/cpu_results.html",
                  "book/reproduce.html", "book/api.html")
 
 #: The row labels of the paper's Table 1, as the results pages print them.

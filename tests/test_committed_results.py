@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stingylib.experiments import kd_run, nasty_run, plan, supervised_run
-from stingylib.profiles import CPU
-from stingylib.runs import records
+from stingylib.experiments import plan
+from stingylib.methods import KD, Nasty, Supervised
+from stingylib.runs import RunConfig, records
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "data" / "results"
@@ -67,12 +67,17 @@ def test_the_migration_maps_schema_1_records_onto_the_planned_runs():
                          teacher=nasty["run_id"], temperature=4.0, alpha=0.9)
     migrated = _migration().migrate([student, nasty, teacher], images=False)  # any order
 
-    r = CPU.table1
-    expected_nasty = nasty_run(CPU, r, "resnet18", 0)
-    assert migrated[teacher["run_id"]].config == supervised_run(CPU, r, "resnet18", 0)
+    # the first cpu profile's runs (before the validation split), as version 2 configs
+    common = dict(dataset="fashion-mnist", epochs=10, lr=0.1, milestones=(5, 8), gamma=0.1, width=0.125,
+                  train_per_class=400, test_per_class=200)
+    expected_teacher = RunConfig(method=Supervised(), model="resnet18", **common)
+    expected_nasty = RunConfig(method=Nasty(adversary=expected_teacher.run_id, temperature=4.0, omega=0.04),
+                               model="resnet18", **common)
+    assert migrated[teacher["run_id"]].config == expected_teacher
     assert migrated[nasty["run_id"]].config == expected_nasty
-    assert migrated[student["run_id"]].config == kd_run(CPU, r, "shufflenetv2", expected_nasty, 0,
-                                                        transform="normal", keep=None, temperature=4.0)
+    assert migrated[student["run_id"]].config == RunConfig(
+        method=KD(teacher=expected_nasty.run_id, transform="normal", temperature=4.0, alpha=0.9),
+        model="shufflenetv2", **common)
     new = migrated[student["run_id"]]
     assert new.best_accuracy == 59.0 and new.provenance["git_commit"] == "abc"  # measurements copied
     assert new.migrated["from_run_id"] == student["run_id"] and new.migrated["from_schema"] == 1
@@ -127,7 +132,8 @@ def test_a_cpu_page_with_a_missing_result_stops_and_names_the_command(tmp_path, 
     victim = next((root / "results" / "cpu").glob("kd-*.json"))
     victim.unlink()
     monkeypatch.setenv("STINGY_DATA_ROOT", str(root))
-    with pytest.raises(MissingResultsError, match=rf"1 of the 64 runs of 'all' .*\n  {victim.stem}\n"
+    runs = len(plan("cpu", "all"))
+    with pytest.raises(MissingResultsError, match=rf"1 of the {runs} runs of 'all' .*\n  {victim.stem}\n"
                                                   r"Make them with:\n  python -m stingylib run all --profile cpu"):
         ensure_results("cpu", "all")
     assert not (root / "checkpoints").exists()  # nothing was trained

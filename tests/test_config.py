@@ -84,8 +84,17 @@ def test_labels_tell_students_of_normal_and_nasty_teachers_apart():
     assert of_normal.label != of_nasty.label
     assert "supervised_resnet18" in of_normal.label and "nasty_resnet18" in of_nasty.label
     for profile in ("smoke", "cpu", "paper"):
-        labels = [c.label for c in plan(profile, "all")]
-        assert len(labels) == len(set(labels)), profile  # every run of a profile has its own label
+        runs = plan(profile, "all")
+        assert len({c.run_id for c in runs}) == len(runs), profile  # every run its own id
+        by_label: dict[str, list[RunConfig]] = {}
+        for c in runs:
+            by_label.setdefault(c.label, []).append(c)
+        # a label is shared only by runs that differ in what it does not show: a KD temperature, or a
+        # teacher's data and schedule against a student baseline's
+        for label, same in by_label.items():
+            unshown = {(getattr(c.method, "temperature", None), c.train_per_class, c.epochs, c.milestones)
+                       for c in same}
+            assert len(unshown) == len(same), (profile, label)
 
 
 def test_round_trip_through_dict():

@@ -465,7 +465,7 @@ def test_resident_moves_once_and_caches(monkeypatch):
 def test_the_package_reexports_every_public_name():
     assert D.__all__ == [
         "DatasetInfo", "DATASETS", "ImageData", "DatasetNotFoundError", "DEBIAN_FASHION_MNIST_DIR",
-        "load_dataset", "class_balanced_subset", "augment", "normalize", "resident", "train_batches",
+        "load_dataset", "split_validation", "VALIDATION_SEED", "class_balanced_subset", "augment", "normalize", "resident", "train_batches",
         "test_batches", "ensure_dataset", "main",
     ]
     for name in D.__all__:

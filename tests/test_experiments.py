@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from stingylib.experiments import (
+    NORMAL_KD_TEMPERATURE,
     figure_cells,
     figure_frame,
     kd_run,
     plan,
     status_frame,
     table1_cells,
+    table1_comparisons,
     table1_frame,
     table2_frame,
     teacher_runs,
@@ -46,8 +48,13 @@ def test_table1_graph_matches_the_paper_layout():
     methods = [c.method.name for c in runs]
     assert methods.count("nasty") == 3  # one nasty teacher per teacher architecture
     # the stingy teacher is the normal teacher's run, never retrained
-    t = teacher_runs(SMOKE, SMOKE.table1, "resnet50", 0)
+    t = teacher_runs(SMOKE, SMOKE.table1, "resnet50")
     assert t["stingy"] is t["normal"] and t["nasty"].method.adversary == t["normal"].run_id
+    # one teacher per architecture (the owner's seed), trained by the owner's recipe, whatever the student seeds
+    assert t["normal"].seed == SMOKE.teacher_seed and len(SMOKE.seeds) > 1
+    assert (t["normal"].epochs, t["normal"].train_per_class) == (SMOKE.table1.owner.epochs,
+                                                                SMOKE.table1.owner.train_per_class)
+    assert {c.seed for c in runs if c.method.name == "kd"} == set(SMOKE.seeds)
     stingy_students = [c.method for c in runs if c.method.name == "kd" and c.method.transform == "stingy_sparse"]
     assert {m.keep for m in stingy_students} == {SMOKE.table1.keep}
     assert {m.temperature for m in stingy_students} == {SMOKE.table1.stingy_temperature}
@@ -55,14 +62,13 @@ def test_table1_graph_matches_the_paper_layout():
     kd_cells = {(cell.row, cell.column) for cell in table1_cells(SMOKE) if cell.column != "teacher_accuracy"
                 and cell.row[0] != "student baseline"}
     assert len(kd_cells) == 3 * 3 * 4
-    assert len([c for c in runs if c.method.name == "kd"]) == 3 * 3 * 4 - 3
+    assert len([c for c in runs if c.method.name == "kd"]) == (3 * 3 * 4 - 3) * len(SMOKE.seeds)
 
 
-def test_keeping_every_class_is_the_normal_teacher():
-    teacher = teacher_runs(SMOKE, SMOKE.table1, "resnet18", 0)["normal"]
+def test_keeping_every_class_is_the_normal_teacher_at_the_same_temperature():
+    teacher = teacher_runs(SMOKE, SMOKE.table1, "resnet18")["normal"]
     full = kd_run(SMOKE, SMOKE.table1, "resnet18", teacher, 0, transform="stingy_sparse", keep=10, temperature=20.0)
-    normal = kd_run(SMOKE, SMOKE.table1, "resnet18", teacher, 0, transform="normal", keep=None,
-                    temperature=SMOKE.table1.kd_temperature)
+    normal = kd_run(SMOKE, SMOKE.table1, "resnet18", teacher, 0, transform="normal", keep=None, temperature=20.0)
     assert full == normal
 
 
@@ -87,26 +93,32 @@ def test_table1_values_and_deltas(tmp_path):
             return 58.0
         return 20.0 if cfg.method.transform == "stingy_sparse" else 45.0
 
-    table = table1_frame(SMOKE, _fake_store(tmp_path, "smoke", value))
+    store = _fake_store(tmp_path, "smoke", value)
+    assert table1_frame(SMOKE, store).metric == "selected_accuracy"  # the smoke profile has a validation split
+    # selected on validation: the fake records select their last epoch, which scores best − 1
+    assert table1_frame(SMOKE, store).mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 39.0
+    table = table1_frame(SMOKE, store, "best_accuracy")
     mean = table.mean
     assert list(mean.columns) == ["teacher_accuracy", "shufflenetv2", "mobilenetv2", "resnet18", "teacher_self"]
     assert mean.index[0] == ("student baseline", "baseline")
     assert mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 40.0
-    # teacher accuracy uses the final weights (the ones that teach): best − 1 in the fake records
+    # teacher accuracy uses the weights that teach (selected on validation): best − 1 in the fake records
     assert mean.loc[("resnet50", "normal"), "teacher_accuracy"] == 59.0
     assert mean.loc[("resnet50", "nasty"), "teacher_accuracy"] == 57.0
     assert mean.loc[("resnet50", "stingy"), "teacher_accuracy"] == 50.0  # measured through the transform
     assert table.delta.loc[("resnet50", "stingy"), "shufflenetv2"] == -20.0
     assert table.delta.loc[("resnet50", "normal"), "teacher_self"] == 45.0 - 59.0
-    assert np.isnan(table.std.loc[("resnet50", "normal"), "shufflenetv2"])  # one seed
-    formatted = table.formatted()
+    assert table.std.loc[("resnet50", "normal"), "shufflenetv2"] == 0.0  # equal seeds
+    one_seed = table1_frame(dataclasses.replace(SMOKE, seeds=(0,)), store, "best_accuracy")
+    assert np.isnan(one_seed.std.loc[("resnet50", "normal"), "shufflenetv2"])
+    formatted = one_seed.formatted()
     assert formatted.loc[("resnet50", "stingy"), "shufflenetv2"] == "20.00 (-20.00)"
     assert formatted.loc[("student baseline", "baseline"), "teacher_self"] == "—"
 
 
 def test_seeds_give_mean_and_std(tmp_path):
     two_seeds = dataclasses.replace(SMOKE, seeds=(0, 1))
-    table = table1_frame(two_seeds, _fake_store(tmp_path, two_seeds, lambda cfg: 40.0 + 2 * cfg.seed))
+    table = table1_frame(two_seeds, _fake_store(tmp_path, two_seeds, lambda cfg: 40.0 + 2 * cfg.seed), "best_accuracy")
     cell = ("resnet18", "stingy"), "mobilenetv2"
     assert table.mean.loc[cell] == 41.0 and table.count.loc[cell] == 2
     assert table.std.loc[cell] == pytest.approx(np.sqrt(2.0))
@@ -121,11 +133,19 @@ def test_missing_runs_are_nan(tmp_path):
 
 def test_figure_frame_curves(tmp_path):
     store = _fake_store(tmp_path, "smoke", lambda cfg: 1.0 + (getattr(cfg.method, "keep", None) or 0))
-    frame = figure_frame(SMOKE, store)
-    assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", "baseline"}
-    sparse = frame[frame["curve"] == "stingy_sparse"]
-    assert list(sparse["keep"]) == list(SMOKE.figure_keeps)
-    assert len(figure_cells(SMOKE)) == len(frame)
+    frame = figure_frame(SMOKE, store, "best_accuracy")
+    assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", NORMAL_KD_TEMPERATURE,
+                                   "baseline"}
+    sparse = frame[frame["curve"] == "stingy_sparse"].set_index("keep")
+    assert list(sparse.index) == list(SMOKE.figure_keeps)
+    # every seed at the recipe's N; the profile's sweep seeds elsewhere
+    assert sparse.loc[SMOKE.table1.keep, "count"] == len(SMOKE.seeds)
+    assert sparse.loc[1, "count"] == len(SMOKE.sweep_seeds)
+    assert len({(c.row, c.column) for c in figure_cells(SMOKE)}) == len(frame)
+    # the curves and the "normal" point share one temperature; the second normal point is at the KD one
+    temps = {c.row[0]: c.run.method.temperature for c in figure_cells(SMOKE) if c.row[0] != "baseline"}
+    assert temps["normal"] == temps["stingy_sparse"] == SMOKE.table1.stingy_temperature
+    assert temps[NORMAL_KD_TEMPERATURE] == SMOKE.table1.kd_temperature
 
 
 def test_status_frame(tmp_path):
@@ -141,3 +161,25 @@ def test_status_frame(tmp_path):
     assert states[runs[2].run_id] == "corrupt"
     assert (states.drop([c.run_id for c in runs[:3]]) == "missing").all()
     assert (frame["weights"] == "no").all()
+
+
+def test_table1_comparisons_are_paired_over_seeds(tmp_path):
+    def value(cfg):  # baseline 40 + s, normal KD 45 + 2s, stingy 20, nasty 30 (s: the student seed)
+        if cfg.method.name == "supervised":
+            return 60.0 if cfg.model in SMOKE.teachers and cfg.train_per_class is None else 40.0 + cfg.seed
+        if cfg.method.name in ("nasty", "dafl"):
+            return 50.0
+        return {"normal": 45.0 + 2 * cfg.seed, "stingy_sparse": 20.0}.get(cfg.method.transform, 30.0) \
+            if "nasty" not in cfg.method.teacher else 30.0
+
+    frame = table1_comparisons(SMOKE, _fake_store(tmp_path, "smoke", value), "best_accuracy")
+    rows = frame.set_index(["teacher", "student", "comparison"])
+    kd = rows.loc[("resnet50", "mobilenetv2", "normal KD − baseline")]
+    # differences 5 (seed 0) and 6 (seed 1): mean 5.5, std 0.7071, half-width 12.706 · 0.7071 / √2 = 6.353
+    assert kd["n"] == 2 and kd["mean"] == pytest.approx(5.5)
+    assert (kd["low"], kd["high"]) == pytest.approx((5.5 - 6.3531, 5.5 + 6.3531), abs=1e-3)
+    assert not kd["excludes_zero"]
+    stingy = rows.loc[("resnet50", "mobilenetv2", "stingy − nasty")]
+    assert stingy["mean"] == -10.0 and stingy["low"] == stingy["high"] == -10.0  # no spread
+    # teacher self has no baseline: only the comparisons between teachers
+    assert set(frame[frame["student"] == "teacher_self"]["comparison"]) == {"stingy − normal KD", "stingy − nasty"}

@@ -223,3 +223,136 @@ def test_provenance_of_the_smoke_results(smoke_results: RunStore) -> None:
     assert done == planned
     assert frame["torch"] == torch.__version__ and frame["device"] == "cpu"
     assert "→" in frame["finished (UTC)"] and frame["training wall time"].endswith("(sum over the runs)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics, stacked tables, comparisons and nasty teachers (no training: fake records)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_metric_labels_cover_every_metric() -> None:
+    from stingylib.experiments import METRICS
+
+    assert list(paper.METRICS) == list(METRICS)
+    assert "validation" in paper.METRICS["selected_accuracy"]
+    assert "paper's protocol" in paper.METRICS["best_accuracy"] and "optimistic" in paper.METRICS["best_accuracy"]
+    assert paper.other_metrics("selected_accuracy") == ["final_accuracy", "best_accuracy"]
+    assert paper.other_metrics("best_accuracy") == ["selected_accuracy", "final_accuracy"]
+    with pytest.raises(ValueError, match="metric"):
+        paper.other_metrics("best")
+
+
+def test_stack_tables_heads_each_block_and_keeps_the_layout() -> None:
+    table = paper.formatted_paper_table1()
+    stacked = paper.stack_tables({"final_accuracy:": table, "best_accuracy:": table})
+    assert list(stacked.columns) == list(table.columns) and stacked.index.name == table.index.name
+    assert len(stacked) == 2 * (len(table) + 1)
+    assert list(stacked.index[:2]) == ["final_accuracy:", "Student baseline"]
+    assert (stacked.loc["best_accuracy:"] == "").all()
+    html = paper.style_table(stacked).to_html()
+    assert html.count("<table") == 1 and "best_accuracy:" in html
+    with pytest.raises(ValueError, match="columns"):
+        paper.stack_tables({"a": table, "b": table.iloc[:, :2]})
+
+
+def test_style_table_formats_columns() -> None:
+    frame = pd.DataFrame({"KL": [0.012345, np.nan], "ω": [0.04, 0.005]}, index=pd.Index(["a", "b"], name="x"))
+    html = paper.style_table(frame, formats={"KL": "{:.3g}", "ω": "{:g}"}).to_html()
+    assert "0.0123" in html and "0.005" in html and "0.04" in html and "—" in html
+    with pytest.raises(ValueError, match="formats"):
+        paper.style_table(frame, formats={"nope": "{:g}"})
+
+
+def test_display_table_shows_no_spread_on_the_one_teacher() -> None:
+    from stingylib.experiments import ResultTable
+
+    mean = paper.paper_table1().mean
+    std = pd.DataFrame(0.5, index=mean.index, columns=mean.columns)
+    table = ResultTable(mean, std, mean.notna().astype(int) * 3, paper.table1_deltas(mean), "selected_accuracy")
+    shown = paper.display_table(table)
+    assert shown.loc["ResNet-18 (normal)", "Teacher accuracy"] == "77.44"
+    assert shown.loc["ResNet-18 (nasty)", "Teacher accuracy"] == "77.42 (-0.02)"
+    assert shown.loc["ResNet-18 (normal)", "ShuffleNetV2"] == "74.24 ± 0.50 (+3.07)"
+
+
+def _comparisons() -> pd.DataFrame:
+    """A table1_comparisons-shaped frame: two pairs, one with teacher self."""
+    rows = []
+    for student, values in (("mobilenetv2", {"normal KD − baseline": (2.0, 0.5, 3.5, 3),
+                                             "stingy − normal KD": (-5.0, -8.0, -2.0, 3),
+                                             "stingy − nasty": (1.0, -4.0, 6.0, 3)}),
+                            ("teacher_self", {"stingy − normal KD": (-3.0, np.nan, np.nan, 1),
+                                              "stingy − nasty": (np.nan, np.nan, np.nan, 0)})):
+        for comparison, (m, lo, hi, n) in values.items():
+            rows.append({"teacher": "resnet18", "student": student, "comparison": comparison, "mean": m, "low": lo,
+                         "high": hi, "n": n, "excludes_zero": bool(n >= 2 and (lo > 0 or hi < 0))})
+    return pd.DataFrame(rows)
+
+
+def test_format_comparisons_pivots_readably() -> None:
+    table = paper.format_comparisons(_comparisons())
+    assert list(table.index) == ["ResNet-18 → MobileNetV2", "ResNet-18 → ResNet-18 (teacher self)"]
+    assert list(table.columns) == ["normal KD − baseline", "stingy − normal KD", "stingy − nasty", "seeds (n)"]
+    row = table.loc["ResNet-18 → MobileNetV2"]
+    assert row["normal KD − baseline"] == "+2.00 [+0.50, +3.50] *"
+    assert row["stingy − nasty"] == "+1.00 [-4.00, +6.00]" and row["seeds (n)"] == "3"
+    self_row = table.loc["ResNet-18 → ResNet-18 (teacher self)"]
+    assert self_row["normal KD − baseline"] == "—" and self_row["stingy − nasty"] == "—"
+    assert "one seed" in self_row["stingy − normal KD"] and self_row["seeds (n)"] == "0–1"
+    assert paper.style_table(table).to_html().count("<table") == 1
+    with pytest.raises(ValueError, match="table1_comparisons"):
+        paper.format_comparisons(pd.DataFrame({"mean": [1.0]}))
+
+
+def test_claim_counts_and_the_papers_differences() -> None:
+    comparisons = _comparisons()
+    theirs = paper.mean_differences(paper.paper_table1(), comparisons)
+    mean = paper.paper_table1().mean
+    first = theirs.iloc[0]  # resnet18 → mobilenetv2, normal KD − baseline
+    assert first["mean"] == pytest.approx(mean.loc[("resnet18", "normal"), "mobilenetv2"]
+                                          - mean.loc[paper.BASELINE_ROW, "mobilenetv2"])
+    assert first["n"] == 1 and not first["excludes_zero"]
+    counts = paper.claim_counts(comparisons, theirs, reference_name="paper")
+    assert list(counts.index) == [d for d, _ in paper.CLAIMS.values()]
+    normal = counts.loc["normal KD above the baseline"]
+    assert (normal["cells"], normal["in that direction"], normal["interval excludes 0"]) == (1, 1, 1)
+    stingy = counts.loc["stingy below normal KD"]
+    assert (stingy["cells"], stingy["in that direction"], stingy["interval excludes 0"]) == (2, 2, 1)
+    nasty = counts.loc["stingy below nasty"]
+    assert (nasty["cells"], nasty["in that direction"]) == (1, 0)  # the NaN cell is not counted
+    # the paper: stingy 6.78 vs nasty 3.45 (MobileNetV2), 54.44 vs 74.81 (teacher self)
+    assert (nasty["paper: cells"], nasty["paper: in that direction"]) == (2, 1)
+    assert "reference cells" not in counts.columns
+
+
+def test_adversarial_kl_and_nasty_teachers(tmp_path: Path) -> None:
+    import dataclasses
+
+    from stingylib.experiments import teacher_runs
+    from stingylib.profiles import get_profile
+
+    from .records import fake_record
+
+    prof = get_profile("smoke")
+    store = RunStore(tmp_path / "results", tmp_path / "checkpoints")
+    for model in prof.teachers:
+        runs = teacher_runs(prof, prof.table1, model)
+        store.write_record(fake_record(runs["normal"], 90.0, 88.0))
+        nasty = fake_record(runs["nasty"], 87.0, 85.0)
+        scale = runs["nasty"].method.omega * runs["nasty"].method.temperature ** 2
+        history = tuple({**h, "train_adversarial": scale * 0.1 * h["epoch"]} for h in nasty.history)
+        store.write_record(dataclasses.replace(nasty, history=history))
+    record = store.load_record(teacher_runs(prof, prof.table1, "resnet18")["nasty"].run_id)
+    assert paper.adversarial_kl(record) == pytest.approx(0.1 * len(record.history))
+    assert paper.adversarial_kl(record, 1) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="epoch"):
+        paper.adversarial_kl(record, 0)
+    table = paper.nasty_teachers(prof, store)
+    assert list(table.index) == [paper.label(t) for t in prof.teachers]
+    row = table.loc["ResNet-18"]
+    assert (row["normal"], row["nasty"], row["nasty − normal"]) == (88.0, 85.0, -3.0)  # the selected epoch's
+    assert row["KL, epoch students see"] == pytest.approx(0.1 * record.selected_epoch)
+    assert (row["ω"], row["τ_A"]) == (prof.table1.nasty_omega, prof.table1.nasty_temperature)
+    line = paper.teacher_epochs(prof, store)
+    assert f"seed {prof.teacher_seed}" in line and "selected on validation" in line
+    assert f"ResNet-18 normal {record.selected_epoch}/{len(record.history)}" in line

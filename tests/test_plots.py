@@ -16,14 +16,18 @@ from stingylib import plots  # noqa: E402
 
 
 def figure_frame(keeps=(1, 2, 5, 10, 20, 50, 100), with_std: bool = True, num_classes: int = 100) -> pd.DataFrame:
-    """A frame shaped like experiments.figure_frame's."""
+    """A frame shaped like experiments.figure_frame's (with several seeds only at N = 10, as a profile's
+    recipe N, when ``with_std``)."""
     rows = []
     for curve, base in (("stingy_sparse", 40.0), ("stingy_smooth", 60.0)):
         for k in keeps:
-            rows.append({"curve": curve, "keep": k, "mean": base + 0.3 * k, "std": 1.0 if with_std else np.nan,
-                         "count": 3 if with_std else 1})
-    rows += [{"curve": "reversed", "keep": num_classes, "mean": 30.0, "std": 2.0 if with_std else np.nan, "count": 3},
+            several = with_std and k == 10
+            rows.append({"curve": curve, "keep": k, "mean": base + 0.3 * k, "std": 1.0 if several else np.nan,
+                         "count": 3 if several else 1})
+    rows += [{"curve": "reversed", "keep": num_classes, "mean": 30.0, "std": np.nan, "count": 1},
              {"curve": "normal", "keep": num_classes, "mean": 79.0, "std": 0.5 if with_std else np.nan, "count": 3},
+             {"curve": "normal_kd_temperature", "keep": num_classes, "mean": 78.0,
+              "std": 0.7 if with_std else np.nan, "count": 3},
              {"curve": "baseline", "keep": 0, "mean": 77.4, "std": 0.4 if with_std else np.nan, "count": 3}]
     return pd.DataFrame(rows)
 
@@ -39,11 +43,18 @@ def _legend_texts(fig) -> list[str]:
 
 
 def test_plot_figure_draws_every_curve(tmp_path) -> None:
-    fig = plots.plot_figure(figure_frame(), num_classes=100, title="CIFAR-100", highlight=10)
+    fig = plots.plot_figure(figure_frame(), num_classes=100, title="CIFAR-100", highlight=10, temperature=20,
+                            kd_temperature=4)
     ax = fig.axes[0]
-    texts = " | ".join(_legend_texts(fig))
-    for word in ("stingy-sparse", "stingy-smooth", "reversed", "normal KD", "baseline"):
+    legend = _legend_texts(fig)
+    texts = " | ".join(legend)
+    for word in ("stingy-sparse", "stingy-smooth", "reversed", "baseline"):
         assert word in texts
+    # the two normal-KD points are two labelled lines, each naming its τ; the legend follows FIGURE_ORDER
+    assert "normal KD, τ = 20: 79.0" in legend and "normal KD, τ = 4: 78.0" in legend
+    assert legend[0].startswith("stingy-sparse") and legend[-1].startswith("student baseline")
+    normals = [line for line in ax.lines if line.get_label().startswith("normal KD")]
+    assert sorted(line.get_ydata()[0] for line in normals) == [78.0, 79.0]
     assert "%" in ax.get_ylabel() and "N" in ax.get_xlabel()
     assert ax.get_xscale() == "log"  # N from 1 to 100
     assert ax.get_title() == "CIFAR-100"
@@ -53,8 +64,20 @@ def test_plot_figure_draws_every_curve(tmp_path) -> None:
     smooth = next(v for k, v in lines.items() if k.startswith("stingy-smooth"))
     assert len(sparse.get_xdata()) == 7
     assert sparse.get_marker() != smooth.get_marker() and sparse.get_linestyle() != smooth.get_linestyle()
+    # error bars only where several seeds are behind a point (N = 10 here), bands likewise
+    bars = next(c for c in ax.containers if c.get_label().startswith("stingy-sparse")).lines[2][0]
+    drawn = [seg for seg in bars.get_segments() if len(seg) and np.isfinite(seg).all()]
+    assert len(drawn) == 1 and drawn[0][0][0] == 10
+    assert len(ax.patches) == 3  # ±1 std bands of the two normal lines and the baseline, not of reversed
     fig.savefig(tmp_path / "figure.png", dpi=80)
     assert (tmp_path / "figure.png").stat().st_size > 5_000
+
+
+def test_figure_labels_name_the_two_temperatures() -> None:
+    labels = plots.figure_labels(20, 4)
+    assert list(labels) == list(plots.FIGURE_ORDER)
+    assert labels["normal"] == "normal KD, τ = 20" and labels["normal_kd_temperature"] == "normal KD, τ = 4"
+    assert "curves' τ" in plots.figure_labels()["normal"]
 
 
 def test_plot_figure_single_seed_and_missing_points_and_given_axes() -> None:
@@ -66,6 +89,8 @@ def test_plot_figure_single_seed_and_missing_points_and_given_axes() -> None:
     assert out is fig
     assert ax.get_xscale() == "linear"
     assert not any("reversed" in t for t in _legend_texts(fig))
+    assert not ax.patches  # one seed everywhere: no band
+    assert all(not c.has_yerr for c in ax.containers)  # and no error bar
 
 
 def test_plot_figure_rejects_bad_input() -> None:

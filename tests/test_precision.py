@@ -27,7 +27,10 @@ def test_precision_is_part_of_the_identity_and_fp32_is_the_default():
 
 
 def test_profiles_fix_the_precision_of_every_run():
-    assert {c.precision for c in plan("cpu", "all")} == {"fp32"}  # the committed results
+    cpu = plan("cpu", "all")  # bf16 where this CPU trains the model faster in it (benchmarks/results/fast_path.md)
+    assert {c.model: c.precision for c in cpu} == {"resnet18": "bf16", "resnet34": "bf16", "resnet50": "bf16",
+                                                    "resnext29": "bf16", "shufflenetv2": "fp32", "mobilenetv2": "fp32"}
+    assert {c.precision for c in plan("smoke", "all")} == {"fp32"}
     assert {c.precision for c in plan("paper", "all")} == {"bf16"}  # as the engine always ran on GPUs
 
 

@@ -52,12 +52,20 @@ def test_paper_runs_use_full_width_sgd_and_the_paper_models():
     assert PAPER.seeds == (0,)  # the reference seed
 
 
-def test_cpu_profile_follows_the_scaled_cifar10_recipe():
+def test_cpu_profile_keeps_the_cifar10_distillation_settings_and_selects_on_validation():
     r = CPU.table1
     assert (r.dataset, r.keep, r.kd_temperature, r.stingy_temperature, r.alpha) == ("fashion-mnist", 2, 4.0, 20.0, 0.9)
-    assert (r.nasty_temperature, r.nasty_omega, r.lr, r.batch_size) == (4.0, 0.04, 0.1, 128)
-    # the CIFAR-10 milestones (80, 120 of 160 epochs) scaled to the profile's epochs
-    assert r.milestones == tuple(round(m * r.epochs / 160) for m in (80, 120))
+    assert (r.nasty_temperature, r.lr, r.batch_size) == (4.0, 0.1, 128)
+    # selection on a validation split; reporting on the whole test split; three student seeds, one teacher
+    assert r.val_per_class and r.test_per_class is None and len(CPU.seeds) >= 3 and CPU.metric == "selected_accuracy"
+    # the owner trains on its whole training split, the students on a smaller transfer set
+    assert r.owner.train_per_class is None and r.train_per_class is not None
+    runs = plan("cpu", "all")
+    teachers = {c.run_id for c in runs if c.method.name in ("supervised", "nasty") and c.train_per_class is None}
+    assert {c.seed for c in runs if c.run_id in teachers} == {CPU.teacher_seed}
+    assert {c.seed for c in runs if c.method.name == "kd"} == set(CPU.seeds)
+    # the paper profile keeps the paper's protocol: no validation split, best epoch on the test split
+    assert PAPER.table1.val_per_class is None and PAPER.metric == "best_accuracy"
 
 
 def test_profiles_registry_and_errors():

@@ -243,3 +243,24 @@ def test_ray_executor_gives_the_local_results_in_any_order(tmp_path, smoke_resul
         ours, theirs = store.load_record(cfg.run_id), smoke_results.load_record(cfg.run_id)
         assert ours.sample_logits == theirs.sample_logits
 
+
+
+def test_runs_others_wait_for_start_first(tmp_path, monkeypatch):
+    # ready at once: two baselines (nobody waits for them) and a teacher (a student waits for it),
+    # listed last; the teacher starts first, so its student is not left for the end
+    teacher, student = _pair()
+    baselines = [RunConfig(method=Supervised(), model="shufflenetv2", seed=s, **TINY) for s in (1, 2)]
+    from stingylib import runner
+    from stingylib.engine import Outcome
+
+    started = []
+
+    def fake_train(unit, store, **options):
+        started.extend(unit.run_ids)
+        return [Outcome(rid, "trained", 0.0, 50.0) for rid in unit.run_ids]
+
+    monkeypatch.setattr(runner.Unit, "train", fake_train)
+    tasks, _ = plan_tasks([*baselines, teacher, student], RunStore(tmp_path / "r", tmp_path / "c"))
+    runner.run_local(tasks, RunStore(tmp_path / "r", tmp_path / "c"), jobs=1, log=_quiet)
+    assert started[0] == teacher.run_id
+    assert set(started[1:]) == {b.run_id for b in baselines} | {student.run_id}

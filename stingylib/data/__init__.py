@@ -7,7 +7,7 @@ One module per job, every public name re-exported here:
   which dispatches to the loaders:
 - ``digits``, ``cifar``, ``fashion``: one loader each (``digits``; ``cifar10`` / ``cifar100``;
   ``fashion-mnist``, including the Debian package's files in :data:`DEBIAN_FASHION_MNIST_DIR`).
-- ``batches``: class-balanced subsets, augmentation, normalisation, the dataset on the device
+- ``batches``: the validation split, class-balanced subsets, augmentation, normalisation, the dataset on the device
   (:func:`resident`) and the batches of an epoch (:func:`train_batches`, :func:`test_batches`).
 - ``fetch``: :func:`ensure_dataset` and the command line ``python -m stingylib.data ensure NAME``
   (:func:`main`), which makes a dataset available offline.
@@ -23,7 +23,16 @@ is called, and torchvision / scikit-learn are imported only by the loaders.
 from __future__ import annotations
 
 from . import fashion as _fashion
-from .batches import augment, class_balanced_subset, normalize, resident, test_batches, train_batches
+from .batches import (
+    VALIDATION_SEED,
+    augment,
+    class_balanced_subset,
+    normalize,
+    resident,
+    split_validation,
+    test_batches,
+    train_batches,
+)
 from .fetch import ensure_dataset, main
 from .registry import DATASETS, DatasetInfo, DatasetNotFoundError, ImageData, load_dataset
 
@@ -34,6 +43,8 @@ __all__ = [
     "DatasetNotFoundError",
     "DEBIAN_FASHION_MNIST_DIR",
     "load_dataset",
+    "split_validation",
+    "VALIDATION_SEED",
     "class_balanced_subset",
     "augment",
     "normalize",

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .registry import DatasetInfo, ImageData, _check_images, _check_int
 
-__all__ = ["class_balanced_subset", "augment", "normalize", "resident", "train_batches", "test_batches"]
+__all__ = ["split_validation", "class_balanced_subset", "augment", "normalize", "resident", "train_batches", "test_batches"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,22 +37,63 @@ def _balanced_indices(y: Tensor, per_class: int, num_classes: int, generator: to
     return torch.cat(chosen).sort().values  # (num_classes * per_class,), original order kept
 
 
+#: Seed of the validation split: fixed, so every run of a dataset (teacher or student, any run
+#: seed) holds out the same images.
+VALIDATION_SEED = 12345
+
+
+def split_validation(data: ImageData, val_per_class: int | None) -> ImageData:
+    """Hold ``val_per_class`` images of every class out of the training split as a validation split.
+
+    The held-out images are drawn with the fixed ``VALIDATION_SEED`` (not the run's seed), so
+    every run of a dataset validates on the same images and none of them trains on them. The
+    remaining training images keep their order; the test split is untouched.
+
+    Args:
+        data: a dataset without a validation split.
+        val_per_class: images per class to hold out; ``None`` returns ``data`` (no validation split).
+
+    Raises:
+        ValueError: the count is not an integer ≥ 1, a class has too few training images, or
+            ``data`` already has a validation split.
+    """
+    if val_per_class is None:
+        return data
+    if data.val_x is not None:
+        raise ValueError("data already has a validation split")
+    k = _check_int(val_per_class, "val_per_class", 1)
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    y = data.train_y.cpu()
+    val_idx = _balanced_indices(y, k, data.info.num_classes, generator, "val").to(data.train_y.device)  # (K·k,)
+    keep = torch.ones(y.numel(), dtype=torch.bool, device=data.train_y.device)
+    keep[val_idx] = False  # (N,) True for the images that stay in training
+    return ImageData(data.info, data.train_x[keep], data.train_y[keep], data.test_x, data.test_y,
+                     data.train_x[val_idx], data.train_y[val_idx])
+
+
+#: Added to the seed of the test subset's generator (the train subset's uses the seed itself).
+TEST_SUBSET_OFFSET = 1_000_003
+
+
 def class_balanced_subset(
     data: ImageData, *, train_per_class: int | None, test_per_class: int | None, seed: int = 0
 ) -> ImageData:
     """A seeded subset with exactly ``k`` samples of every class per split, in the original order.
 
+    A validation split, if any, is kept whole (take the subset after :func:`split_validation`, so
+    the training subset is drawn from the images the validation split left).
+
     Args:
         data: the full dataset.
         train_per_class: samples kept per class from the train split; ``None`` keeps the whole split.
         test_per_class: likewise for the test split.
-        seed: the subset is a pure function of ``(data, train_per_class, test_per_class, seed)``.
+        seed: the subset is a pure function of ``(data, train_per_class, test_per_class, seed)``; each
+            split's subset depends only on its own count and the seed.
 
     Raises:
         ValueError: a count is not an integer ≥ 1, or some class has fewer samples than asked for.
     """
     seed = _check_int(seed, "seed", 0)
-    generator = torch.Generator().manual_seed(seed)
     parts = {}
     for split, k in (("train", train_per_class), ("test", test_per_class)):
         x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
@@ -60,9 +101,12 @@ def class_balanced_subset(
             parts[split] = (x, y)
             continue
         k = _check_int(k, f"{split}_per_class", 1)
+        # one generator per split: the test subset must not depend on whether the train split is
+        # subset too (a teacher on the whole split and its students see the same test images)
+        generator = torch.Generator().manual_seed(seed + (TEST_SUBSET_OFFSET if split == "test" else 0))
         idx = _balanced_indices(y.cpu(), k, data.info.num_classes, generator, split).to(y.device)
         parts[split] = (x[idx], y[idx])
-    return ImageData(data.info, *parts["train"], *parts["test"])
+    return ImageData(data.info, *parts["train"], *parts["test"], data.val_x, data.val_y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,12 +211,12 @@ def resident(data: ImageData, device: torch.device | str) -> ImageData:
     stays valid) and one dataset per device: moving another one there drops the previous one.
     """
     device = torch.device(device)
-    tensors = (data.train_x, data.train_y, data.test_x, data.test_y)
-    if device.type == "cpu" and all(t.device.type == "cpu" for t in tensors):
+    tensors = data.tensors()
+    if device.type == "cpu" and all(t is None or t.device.type == "cpu" for t in tensors):
         return data
     key = (id(data), str(device))
     if key not in _RESIDENT:
-        moved = ImageData(data.info, *(t.to(device) for t in tensors))  # validation syncs once here
+        moved = ImageData(data.info, *(None if t is None else t.to(device) for t in tensors))  # checks sync once
         for old in [k for k in _RESIDENT if k[1] == key[1]]:  # one dataset per device
             del _RESIDENT[old]
         _RESIDENT[key] = (data, moved)
@@ -238,22 +282,26 @@ def _train_iter(
 
 
 def test_batches(
-    data: ImageData, *, batch_size: int, device: torch.device | str = "cpu"
+    data: ImageData, *, batch_size: int, device: torch.device | str = "cpu", split: str = "test"
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """The test split in order, normalised, without augmentation, in batches on ``device``.
+    """The test (or validation) split in order, normalised, without augmentation, in batches on ``device``.
 
     The split is on ``device`` once (:func:`resident`), not uploaded again per call.
+
+    Args:
+        split: ``"test"``, or ``"val"`` for a dataset with a validation split.
 
     Yields:
         (float32 (B, C, H, W) normalised images, int64 (B,) labels); the last batch may be smaller.
     """
     batch_size = _check_int(batch_size, "batch_size", 1)
+    data.labels(split)  # checks the split
     device = torch.device(device)
-    return _test_iter(data, batch_size, device)
+    return _test_iter(data, batch_size, device, split)
 
 
-def _test_iter(data: ImageData, batch_size: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+def _test_iter(data: ImageData, batch_size: int, device: torch.device, split: str) -> Iterator[tuple[Tensor, Tensor]]:
     info, data = data.info, resident(data, device)
-    x_all, y_all = data.test_x, data.test_y  # (M, C, H, W) uint8, (M,)
+    x_all, y_all = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")  # (M, C, H, W) uint8, (M,)
     for start in range(0, x_all.shape[0], batch_size):
         yield _normalize(x_all[start : start + batch_size], info), y_all[start : start + batch_size]

@@ -62,7 +62,8 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class ImageData:
-    """A whole dataset in memory: uint8 images (N, C, H, W) and int64 labels (N,), train and test.
+    """A whole dataset in memory: uint8 images (N, C, H, W) and int64 labels (N,), train and test,
+    and optionally a validation split held out of the training split (:func:`~stingylib.data.split_validation`).
 
     The tensors of a dataset returned by :func:`load_dataset` are shared through its cache: do not
     modify them in place.
@@ -73,9 +74,13 @@ class ImageData:
     train_y: Tensor  # int64 (N,)
     test_x: Tensor  # uint8 (M, C, H, W)
     test_y: Tensor  # int64 (M,)
+    val_x: Tensor | None = None  # uint8 (V, C, H, W): held out of train; None without a validation split
+    val_y: Tensor | None = None  # int64 (V,)
 
     def __post_init__(self) -> None:
-        for split in ("train", "test"):
+        if (self.val_x is None) != (self.val_y is None):
+            raise ValueError("val_x and val_y must both be tensors or both be None")
+        for split in self.splits:
             x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
             if not isinstance(x, Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
                 desc = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
@@ -90,6 +95,21 @@ class ImageData:
                 raise ValueError(f"{split}_y must be an int64 tensor ({x.shape[0]},) matching {split}_x; got {desc}")
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.info.num_classes):
                 raise ValueError(f"{split}_y must hold class indices in [0, {self.info.num_classes - 1}]")
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this dataset has, ``("train", "test")`` plus ``"val"`` with a validation split."""
+        return ("train", "test") if self.val_x is None else ("train", "test", "val")
+
+    def tensors(self) -> tuple[Tensor | None, ...]:
+        """The six tensors in field order (train_x, train_y, test_x, test_y, val_x, val_y)."""
+        return (self.train_x, self.train_y, self.test_x, self.test_y, self.val_x, self.val_y)
+
+    def labels(self, split: str) -> Tensor:
+        """The (N,) labels of ``split`` (``"test"`` or ``"val"``)."""
+        if split not in ("test", "val") or (split == "val" and self.val_y is None):
+            raise ValueError(f"split must be 'test' or 'val' (a dataset with a validation split); got {split!r}")
+        return self.test_y if split == "test" else self.val_y
 
 
 # ---------------------------------------------------------------------------------------------

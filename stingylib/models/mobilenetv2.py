@@ -10,7 +10,9 @@ Variant choices, all taken from that reference and confirmed by its parameter co
 * a residual is added only when stride = 1 and in = out channels (no projection shortcuts);
 * the reference classifier is a 1×1 conv after pooling; here it is the equivalent ``nn.Linear`` ``fc``.
 
-``width`` scales every channel count, including the 1280-channel last conv.
+``width`` scales every channel count, including the 1280-channel last conv, rounded to a multiple
+of 8 and at least 8 (the MobileNet papers' rule; every count at width 1.0 already is one, so the
+reference model is unchanged). Without it, width 1/8 left stages of 2-4 channels, which collapsed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from torch import Tensor, nn
 
 from .base import Classifier, check_model_args, conv_bn, pool, scale
 
+#: Channel counts are multiples of this (and at least this) at any width.
+ROUND = 8
 # (expansion t, output channels c, repeats n, stride s) per stage
 STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 1), (6, 320, 1, 1)]
 
@@ -46,13 +50,13 @@ class MobileNetV2(Classifier):
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0) -> None:
         num_classes, in_channels, width = check_model_args(num_classes, in_channels, width)
-        last = scale(1280, width)
+        last = scale(1280, width, ROUND)
         super().__init__(last, num_classes)
-        c = scale(32, width)
+        c = scale(32, width, ROUND)
         self.stem = conv_bn(in_channels, c, 1, padding=1, bias=True, act=nn.ReLU6)
         blocks = []
         for t, c_out, n, s in STAGES:
-            c_out = scale(c_out, width)
+            c_out = scale(c_out, width, ROUND)
             for j in range(n):
                 blocks.append(InvertedResidual(c, c_out, s if j == 0 else 1, t))
                 c = c_out

@@ -20,12 +20,16 @@ such as ``ResNet-18 (stingy)`` and ``Student baseline``, column labels such as `
 :func:`style_table` renders such a frame as a compact HTML table for the book.
 
 What the results pages show beside the paper's numbers: :func:`profile_summary` (which profile and
-recipe produced a page) and :func:`provenance` (git commit, versions, device, dates and training
-time, summarised from the run records). Nothing is read at import.
+recipe produced a page), :func:`provenance` (git commit, versions, device, dates and training
+time, summarised from the run records), Table 1's paired comparisons made readable
+(:func:`format_comparisons`) and counted (:func:`claim_counts`, beside the paper's own
+:func:`mean_differences`), and the nasty teachers' numbers (:func:`nasty_teachers`,
+:func:`teacher_epochs`). Nothing is read at import.
 
 The package's modules: ``numbers`` (the two tables), ``display`` (labels, display and styling,
-profile summaries) and ``provenance``; everything public is importable from ``stingylib.paper``
-itself, which is the API (note that ``stingylib.paper.provenance`` is the function; its module is
+profile summaries), ``summaries`` (comparisons, counts, teachers) and ``provenance``; everything
+public is importable from ``stingylib.paper`` itself, which is the API (note that
+``stingylib.paper.provenance`` is the function; its module is
 ``sys.modules["stingylib.paper.provenance"]``).
 """
 
@@ -34,9 +38,13 @@ from __future__ import annotations
 from ..experiments import BASELINE_ROW, SELF, VARIANTS, ResultTable, table1_deltas, table2_deltas  # noqa: F401
 from . import display as _display
 from . import numbers as _numbers
-from .display import display_table, formatted_paper_table1, formatted_paper_table2, label, profile_summary, style_table
+from . import summaries as _summaries
+from .display import (display_table, formatted_paper_table1, formatted_paper_table2, label, other_metrics,
+                      profile_summary, stack_tables, style_table)
 from .numbers import TABLE1_STUDENTS, paper_table1, paper_table2
 from .provenance import provenance
+from .summaries import (adversarial_kl, claim_counts, difference_texts, format_comparisons, mean_differences,
+                        nasty_teachers, teacher_epochs)
 
 # Re-bound here (the same objects) so that the API page documents them under stingylib.paper.
 #: Table 1's columns, in the paper's order.
@@ -45,8 +53,10 @@ TABLE1_COLUMNS = _numbers.TABLE1_COLUMNS
 TABLE2_COLUMNS = _numbers.TABLE2_COLUMNS
 #: How the paper writes model, dataset and column names.
 LABELS = _display.LABELS
-#: What the two accuracy metrics of a record mean.
+#: What each accuracy metric of a record means (selected on validation, final, best on test).
 METRICS = _display.METRICS
+#: The comparisons whose direction the Table 1 page counts.
+CLAIMS = _summaries.CLAIMS
 
 # The API (and the API page, in this order). Also available, as before the split: BASELINE_ROW,
 # SELF, VARIANTS, ResultTable, table1_deltas and table2_deltas of stingylib.experiments.
@@ -63,6 +73,16 @@ __all__ = [
     "formatted_paper_table2",
     "provenance",
     "METRICS",
+    "other_metrics",
     "profile_summary",
     "style_table",
+    "stack_tables",
+    "CLAIMS",
+    "difference_texts",
+    "format_comparisons",
+    "mean_differences",
+    "claim_counts",
+    "nasty_teachers",
+    "teacher_epochs",
+    "adversarial_kl",
 ]

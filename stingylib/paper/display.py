@@ -3,15 +3,18 @@
 :func:`display_table` turns a Table 1 or Table 2 frame (a run's or the paper's) into the paper's
 look: row labels such as ``ResNet-18 (stingy)`` and ``Student baseline``, column labels such as
 ``MobileNetV2``; :func:`style_table` renders such a frame as a compact HTML table for the book;
+:func:`stack_tables` shows several such frames (a table at other metrics) as one table;
 :func:`profile_summary` says which profile and recipe produced a results page. Nothing is read at
 import.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,12 +46,23 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def _one_teacher(table: ResultTable) -> ResultTable:
+    """The table without a spread on its teacher accuracy: every seed of a row sees the same one
+    teacher network, so its std over the student seeds is 0 by construction, not a measurement."""
+    if "teacher_accuracy" not in table.std.columns:
+        return table
+    std = table.std.copy()
+    std["teacher_accuracy"] = np.nan
+    return dataclasses.replace(table, std=std)
+
+
 def display_table(table: ResultTable | pd.DataFrame, *, dafl_teacher: str = "resnet34") -> pd.DataFrame:
     """A Table 1 or Table 2 frame with the paper's row and column labels.
 
     Args:
-        table: a :class:`~stingylib.experiments.ResultTable` (formatted as ``acc (+delta)`` by its
-            :meth:`~stingylib.experiments.ResultTable.formatted`) or any frame indexed by
+        table: a :class:`~stingylib.experiments.ResultTable` (formatted as ``acc ± std (+delta)`` by
+            its :meth:`~stingylib.experiments.ResultTable.formatted`; the teacher accuracy without
+            ``± std``, since one teacher network serves every student seed) or any frame indexed by
             (teacher, variant) or (dataset, variant).
         dafl_teacher: the teacher architecture named in Table 2's row labels.
 
@@ -56,7 +70,10 @@ def display_table(table: ResultTable | pd.DataFrame, *, dafl_teacher: str = "res
         The same cells with rows ``Student baseline`` / ``ResNet-18 (stingy)`` (Table 1) or
         ``CIFAR-10: ResNet-34 (stingy)`` (Table 2), and columns such as ``Teacher accuracy``.
     """
-    frame = table.formatted() if isinstance(table, ResultTable) else table.copy()
+    if isinstance(table, ResultTable):
+        frame = _one_teacher(table).formatted()
+    else:
+        frame = table.copy()
     if frame.index.nlevels != 2:
         raise ValueError(f"expected a two-level (teacher or dataset, variant) index; got {frame.index.names}")
     is_table2 = frame.index.names[0] == "dataset"
@@ -83,9 +100,66 @@ def formatted_paper_table2(root: Path | str | None = None) -> pd.DataFrame:
     return display_table(paper_table2(root))
 
 
-#: What the two accuracy metrics of a record mean.
-METRICS = {"best_accuracy": "best test accuracy over all epochs (the paper's protocol)",
-           "final_accuracy": "test accuracy after the last epoch"}
+#: What each accuracy metric of a record (:data:`stingylib.experiments.METRICS`) means, for the pages.
+METRICS = {"selected_accuracy": "test accuracy at the epoch selected on the validation split",
+           "final_accuracy": "test accuracy after the last epoch",
+           "best_accuracy": "best test accuracy over all epochs (the paper's protocol; optimistic: the epoch "
+                            "is chosen on the test split)"}
+
+
+def other_metrics(metric: str) -> list[str]:
+    """The metrics of :data:`METRICS` other than ``metric``, in their order there."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}")
+    return [m for m in METRICS if m != metric]
+
+
+def stack_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Frames with the same columns shown one below the other in one table, each block headed by a
+    row that holds its title in the label column (and empty cells elsewhere).
+
+    Args:
+        tables: title → frame (e.g. :func:`display_table` outputs); the frames' index name and
+            columns are those of the first one.
+
+    Returns:
+        One frame with a one-level index of strings (titles and the frames' row labels), ready for
+        :func:`style_table`.
+    """
+    if not tables:
+        raise ValueError("stack_tables needs at least one frame")
+    frames = list(tables.values())
+    columns, name = frames[0].columns, frames[0].index.name
+    blocks = []
+    for title, frame in tables.items():
+        if list(frame.columns) != list(columns):
+            raise ValueError(f"every frame needs the columns {list(columns)}; {title!r} has {list(frame.columns)}")
+        heading = pd.DataFrame([[""] * len(columns)], index=[str(title)], columns=columns)
+        blocks += [heading, frame.astype(object).set_axis([str(i) for i in frame.index], axis=0)]
+    out = pd.concat(blocks)
+    out.index.name = name
+    return out
+
+
+def _seeds(seeds) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def _data_and_selection(r) -> str:
+    """Which images a recipe's students and teachers train on, and how an epoch is chosen."""
+    def per_class(n: int | None) -> str:
+        if n is not None:
+            return f"{n:,} images per class"
+        return "the whole training split" + ("" if r.val_per_class is None else " less the validation split")
+
+    text = f"Students train on {per_class(r.train_per_class)}"
+    if r.owner is not None:
+        text += (f"; teachers on {per_class(r.owner.train_per_class)}, {r.owner.epochs} epochs "
+                 f"(lr ×{r.gamma:g} at epochs {', '.join(map(str, r.owner.milestones))})")
+    if r.val_per_class is None:
+        return text + ". No validation split: the epoch is the best on the test split (the paper's protocol)."
+    return (text + f". A class-balanced validation split of {r.val_per_class:,} images per class selects each "
+            "run's epoch; the selected epoch's weights are what students see.")
 
 
 def profile_summary(profile: str, target: str) -> str:
@@ -110,7 +184,11 @@ def profile_summary(profile: str, target: str) -> str:
             f"KD α = {r.alpha:g}, τ = {r.kd_temperature:g} from normal and nasty teachers and "
             f"τ = {r.stingy_temperature:g} from stingy and reversed ones; stingy teachers keep N = {r.keep}; "
             f"nasty teachers ω = {r.nasty_omega:g}, τ_A = {r.nasty_temperature:g}; widths: {widths}; "
-            f"seeds {', '.join(map(str, prof.seeds))}.")
+            f"student seeds {_seeds(prof.seeds)}; one teacher per architecture (seed {prof.teacher_seed}).")
+        lines.append(_data_and_selection(r))
+        if target == "figure":
+            lines.append(f"The figure's N sweep and reversed logits: student seeds {_seeds(prof.sweep_seeds)}; "
+                         f"N = {r.keep}, normal KD and the baseline: student seeds {_seeds(prof.seeds)}.")
     elif target == "table2":
         for d in prof.table2:
             lines.append(
@@ -119,6 +197,8 @@ def profile_summary(profile: str, target: str) -> str:
                 f"generator lr {d.generator_lr:g}, student lr {d.lr:g}; loss weights one-hot {d.one_hot:g}, "
                 f"information entropy {d.info_entropy:g}, activation {d.activation:g}; stingy teachers keep "
                 f"N = {d.teacher.keep}.")
+        lines.append(f"DAFL student seeds {_seeds(prof.table2_seeds)}; one teacher per dataset (seed "
+                     f"{prof.teacher_seed}).")
     else:
         raise ValueError(f"target must be 'table1', 'table2' or 'figure'; got {target!r}")
     if prof.name != "paper":
@@ -134,7 +214,8 @@ def _nowrap_words(label: object) -> str:
     return " ".join(f'<span style="white-space: nowrap">{html.escape(w)}</span>' for w in str(label).split())
 
 
-def style_table(frame: pd.DataFrame, precision: int = 2, split_delta: bool = True):
+def style_table(frame: pd.DataFrame, precision: int = 2, split_delta: bool = True,
+                formats: Mapping[str, str] | None = None):
     """A table ready for the book and for print: the row labels as a first, bold, left-aligned
     column (no separate header row for the index name), numbers to ``precision`` decimals, ``—``
     for missing ones, and its own compact CSS (padding, rules, zebra rows), so it looks the same in
@@ -145,6 +226,8 @@ def style_table(frame: pd.DataFrame, precision: int = 2, split_delta: bool = Tru
         precision: decimals of numeric cells.
         split_delta: put the parenthesised difference of an ``"acc (+delta)"`` cell on a second,
             smaller line, which halves the table's width.
+        formats: column → format string of its numeric cells where ``precision`` does not suit, e.g.
+            ``{"ω": "{:g}"}``.
 
     Returns:
         A :class:`pandas.io.formats.style.Styler` (rendered as HTML by Jupyter and the book).
@@ -162,9 +245,21 @@ def style_table(frame: pd.DataFrame, precision: int = 2, split_delta: bool = Tru
             return f"{value:.{precision}f}"
         return html.escape(str(value))
 
+    def formatter(spec: str):
+        def fmt(value: object) -> str:
+            if isinstance(value, (float, np.floating)) and not np.isnan(value):
+                return html.escape(spec.format(value))
+            return cell(value)
+        return fmt
+
+    missing = sorted(set(formats or {}) - set(flat.columns[1:]))
+    if missing:
+        raise ValueError(f"formats names column(s) {missing} that the table lacks")
     line = "1px solid var(--pst-color-border, #d0d0d0)"
-    return (flat.style.hide(axis="index")
-            .format(cell, subset=list(flat.columns[1:]))
+    styler = flat.style.hide(axis="index").format(cell, subset=list(flat.columns[1:]))
+    for column, spec in (formats or {}).items():
+        styler = styler.format(formatter(spec), subset=[column])
+    return (styler
             .format(lambda v: html.escape(str(v)), subset=[flat.columns[0]])
             .format_index(_nowrap_words, axis=1)  # headers wrap between words, never at "ResNet-|18"
             .set_table_attributes('class="stingy-table"')

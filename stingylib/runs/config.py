@@ -80,6 +80,10 @@ class RunConfig(Validated):
     weight_decay: float = dataclasses.field(default=5e-4, metadata=check(nonnegative))
     train_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))  # None: all
     test_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
+    # Images per class held out of the training split for validation (stingylib.data.split_validation):
+    # the same images for every run of the dataset; model selection (the reported epoch, a teacher's
+    # weights) reads them, never the test split. None: no validation split (the paper's protocol).
+    val_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
     augment: bool = True
     # Arithmetic of this run's forward passes: "fp32", or "bf16" autocast (stingylib.fastpath). Part
     # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) always
@@ -135,7 +139,7 @@ class RunConfig(Validated):
         if not self.method.roles or not self.method.shares_batches:
             return None
         return (tuple(sorted(set(self.dependencies()))), self.dataset, self.train_per_class, self.test_per_class,
-                self.seed, self.batch_size, self.epochs, self.augment)
+                self.val_per_class, self.seed, self.batch_size, self.epochs, self.augment)
 
     # --- (de)serialisation ------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import pandas as pd
 from .store import records
 
 SUMMARY_COLUMNS = ["run_id", "method", "model", "width", "dataset", "seed", "teacher", "transform", "keep",
-                   "adversary", "epochs", "final_accuracy", "best_accuracy", "best_epoch",
+                   "adversary", "epochs", "selected_accuracy", "selected_epoch", "selected_val_accuracy",
+                   "final_accuracy", "best_accuracy", "best_epoch",
                    "teacher_accuracy", "wall_seconds", "images_per_s", "device", "git_commit"]
 
 
@@ -24,8 +25,9 @@ def _valid_records(results: Path | str):
 def load_runs(results: Path | str) -> pd.DataFrame:
     """One row per valid record in ``results``, with the config's fields and parameters flattened.
 
-    Accuracies are in percent; ``best_accuracy`` is the best test accuracy over all epochs (the
-    paper's protocol) and ``final_accuracy`` the last epoch's. Invalid files are skipped with a
+    Accuracies are in percent: ``selected_accuracy`` at the epoch chosen on the validation split
+    (runs with one), ``final_accuracy`` the last epoch's and ``best_accuracy`` the best test accuracy
+    over all epochs (the paper's protocol, optimistic). Invalid files are skipped with a
     warning that names them.
     """
     frame = pd.DataFrame([r.summary() for r in _valid_records(results)])

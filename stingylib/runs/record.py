@@ -28,8 +28,11 @@ from .config import RunConfig
 RECORD_SCHEMA = 2
 
 ACCURACY_PROTOCOL = {
-    "best_accuracy": "best test accuracy over all epochs (the paper's protocol)",
+    "selected_accuracy": "test accuracy at the epoch with the best validation accuracy (selection never reads "
+                         "the test split); null without a validation split",
     "final_accuracy": "test accuracy after the last epoch",
+    "best_accuracy": "best test accuracy over all epochs (the paper's protocol; optimistic: the epoch is chosen "
+                     "on the test split)",
 }
 
 
@@ -89,6 +92,11 @@ class RunRecord:
     sample_labels: tuple[int, ...]
     sample_images: SampleImages | None
     provenance: dict[str, Any]  # git commit, versions, device, machine, finished_at
+    # With a validation split (config.val_per_class): the epoch with the best validation accuracy (the
+    # first on ties), the test and validation accuracy there; the weights file holds that epoch's network.
+    selected_epoch: int | None = None
+    selected_accuracy: float | None = None
+    selected_val_accuracy: float | None = None
     accuracy_protocol: dict[str, str] = dataclasses.field(default_factory=lambda: dict(ACCURACY_PROTOCOL))
     migrated: dict[str, Any] | None = None  # set by scripts/migrate_records.py: from where, when, what added
     schema: int = RECORD_SCHEMA
@@ -193,6 +201,18 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     _require(data["best_accuracy"] == max(accuracies), path, "best_accuracy is not the best epoch's accuracy")
     _require(data["best_epoch"] == accuracies.index(max(accuracies)) + 1, path,
              "best_epoch is not the (first) epoch of the best accuracy")
+    selected = (data.get("selected_epoch"), data.get("selected_accuracy"), data.get("selected_val_accuracy"))
+    if config.val_per_class is None:
+        _require(selected == (None, None, None), path,
+                 "selected_epoch/selected_accuracy/selected_val_accuracy must be null: the run has no validation split")
+    else:
+        _require(all(_is_percent(h.get("val_accuracy")) for h in history), path,
+                 "every history entry of a run with a validation split needs a val_accuracy in [0, 100]")
+        val = [h["val_accuracy"] for h in history]
+        chosen = val.index(max(val)) + 1
+        _require(selected == (chosen, accuracies[chosen - 1], val[chosen - 1]), path,
+                 f"selected_epoch/selected_accuracy/selected_val_accuracy must be {chosen}, {accuracies[chosen - 1]}, "
+                 f"{val[chosen - 1]} (the first epoch of the best validation accuracy); got {list(selected)}")
 
     logits, labels = data["sample_logits"], data["sample_labels"]
     _require(isinstance(logits, list) and all(isinstance(r, list) and all(_is_number(v) for v in r) for r in logits),
@@ -216,7 +236,9 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         num_params=data["num_params"], wall_seconds=float(data["wall_seconds"]),
         images_per_s=float(data["images_per_s"]), history=tuple(history),
         sample_logits=tuple(tuple(float(v) for v in row) for row in logits), sample_labels=tuple(labels),
-        sample_images=images, provenance=data["provenance"],
+        sample_images=images, provenance=data["provenance"], selected_epoch=selected[0],
+        selected_accuracy=None if selected[1] is None else float(selected[1]),
+        selected_val_accuracy=None if selected[2] is None else float(selected[2]),
         accuracy_protocol=data.get("accuracy_protocol", dict(ACCURACY_PROTOCOL)), migrated=data.get("migrated"),
     )
 
