@@ -57,6 +57,7 @@ NOTEBOOKS: list[str] = [
     "notebooks/table2.ipynb",
     "notebooks/figure.ipynb",
     "notebooks/cpu_results.ipynb",
+    "notebooks/attacks.ipynb",
 ]
 
 PROFILES = ("smoke", "cpu", "paper")

@@ -24,6 +24,7 @@ from .transforms import (
     reversed_logits,
     stingy_smooth,
     stingy_sparse,
+    truncated_topn,
     uniform_topn,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "reversed_logits",
     "stingy_smooth",
     "stingy_sparse",
+    "truncated_topn",
     "uniform_topn",
 ]

@@ -1,10 +1,10 @@
 """Command line: ``python -m stingylib {run,status,table,fetch} …`` (also installed as ``stingylib``).
 
-    python -m stingylib run {table1,table2,figure,all} --profile P [--executor local|ray] [--address A]
+    python -m stingylib run {table1,table2,figure,attacks,all} --profile P [--executor local|ray] [--address A]
                                                      [--jobs J] [--threads T] [--device D] [--force]
                                                      [--only RUN_ID] [--no-cohorts] [--compile]
     python -m stingylib status --profile P [--target T]
-    python -m stingylib table {table1,table2,figure} --profile P [--format text|markdown|csv]
+    python -m stingylib table {table1,table2,figure,attacks} --profile P [--format text|markdown|csv]
                                                              [--metric selected|final|best]
     python -m stingylib fetch --profile P      # make the profile's datasets available
 """
@@ -75,6 +75,10 @@ def cmd_table(args: argparse.Namespace) -> int:
     metric = None if args.metric is None else f"{args.metric}_accuracy"  # None: the profile's own
     if args.name == "figure":
         frame = experiments.figure_frame(args.profile, store, metric)
+    elif args.name == "attacks":
+        from .attack_grid import attack_frame, formatted_attack_table
+
+        frame = formatted_attack_table(attack_frame(args.profile, store, metric))
     else:
         frame = getattr(experiments, f"{args.name}_frame")(args.profile, store, metric).formatted()
     if args.format == "csv":
@@ -103,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile = dict(choices=sorted(PROFILES), default="smoke", help="experiment profile (default: smoke)")
 
     run = sub.add_parser("run", help="train every run a table or the figure needs (finished runs are skipped)")
-    run.add_argument("target", choices=["table1", "table2", "figure", "all"])
+    run.add_argument("target", choices=["table1", "table2", "figure", "attacks", "all"])
     run.add_argument("--profile", **profile)
     run.add_argument("--executor", choices=["local", "ray"], default="local")
     run.add_argument("--address", default=None, help="address of an existing Ray cluster (ray executor)")
@@ -125,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="which runs are done, corrupt, running, interrupted or missing")
     status.add_argument("--profile", **profile)
-    status.add_argument("--target", choices=["table1", "table2", "figure", "all"], default="all")
+    status.add_argument("--target", choices=["table1", "table2", "figure", "attacks", "all"], default="all")
     status.set_defaults(func=cmd_status)
 
     table = sub.add_parser("table", help="print a results table in the paper's format")
-    table.add_argument("name", choices=["table1", "table2", "figure"])
+    table.add_argument("name", choices=["table1", "table2", "figure", "attacks"])
     table.add_argument("--profile", **profile)
     table.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
     table.add_argument("--metric", choices=["selected", "final", "best"], default=None,

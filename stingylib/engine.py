@@ -18,7 +18,9 @@ Weights and checkpoints are read and written by :mod:`stingylib.checkpoints`, ac
 by :mod:`stingylib.evaluation` (both re-exported here). Frozen networks (teacher, adversary) are in eval mode, run without gradient and in the precision of
 their own run, with their BatchNorm folded into their convolutions (evaluation uses such a copy of
 the trained network too). Each network runs in its run's precision (:mod:`stingylib.fastpath`) and
-the memory format measured fastest for its architecture and use. The batch loop never waits for
+the memory format measured fastest for its architecture and use. KD students also record, per
+epoch, the diagnostics of :mod:`stingylib.diagnostics` (measured on a fixed batch, training
+untouched). The batch loop never waits for
 the device: losses stay on it until the epoch ends, and value checks happen once per epoch.
 """
 
@@ -49,6 +51,7 @@ from .checkpoints import (  # noqa: F401 - load_network and the error are part o
     save_checkpoint,
 )
 from .device import select_device
+from .diagnostics import Diagnostics, applies as has_diagnostics
 from .evaluation import EVAL_BATCH, SAMPLE_IMAGES, accuracy, eval_logits, evaluate, sample_logits  # noqa: F401
 from .fastpath import bf16_native, memory_format
 from .models import FoldedCopy, count_parameters
@@ -101,6 +104,7 @@ class _Member:
     inference: FoldedCopy  # the network's BatchNorm-folded copy that evaluation runs
     selected: dict[str, Tensor] | None = None  # weights of the epoch selected on validation so far
     teacher_accuracy: float | None = None
+    diagnostics: Diagnostics | None = None  # KD students: the per-epoch diagnostics' fixed batch
 
 
 def _build_member(cfg: RunConfig, store: RunStore, data: datamod.ImageData, dev: torch.device,
@@ -118,8 +122,10 @@ def _build_member(cfg: RunConfig, store: RunStore, data: datamod.ImageData, dev:
         trainer = cfg.method.make_trainer(cfg, data, dev, frozen)
         start, history, wall, selected = 0, [], 0.0, None
     fmt = memory_format(cfg.model, cfg.precision, dev, "infer")
+    diagnostics = Diagnostics(cfg.method, frozen, data, dev) if has_diagnostics(cfg.method) else None
     # The evaluation copy is made once, with the trainer (set-up, not a cost of any epoch).
-    return _Member(cfg, trainer, frozen, start, history, wall, FoldedCopy(trainer.network, fmt), selected)
+    return _Member(cfg, trainer, frozen, start, history, wall, FoldedCopy(trainer.network, fmt), selected,
+                   diagnostics=diagnostics)
 
 
 def _compile(members: list[_Member], nets: dict[str, FrozenNet]) -> None:
@@ -290,10 +296,12 @@ def fit_cohort(
             if data.val_x is not None:
                 val["val_accuracy"] = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt,
                                                split="val")
+            diag = {} if m.diagnostics is None else m.diagnostics.measure(
+                m.cfg.method, m.trainer.network, m.trainer.modules, m.cfg.precision, m.trainer.format, epoch)
             seconds = share + time.perf_counter() - tick
             m.wall += seconds
             m.history.append({"epoch": epoch + 1, "lr": learning_rate(m.cfg, epoch), "test_accuracy": acc, **val,
-                              **{f"train_{k}": v for k, v in numbers.items()},
+                              **{f"train_{k}": v for k, v in numbers.items()}, **diag,
                               "images_per_s": seen / share, "seconds": seconds})
             m.epochs_done = epoch + 1
             _select(m)

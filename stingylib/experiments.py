@@ -13,6 +13,9 @@ Table 2 (data-free KD): a ResNet-34 teacher (normal, nasty, stingy) → a ResNet
 
 Figure: KD from stingy-sparse and stingy-smooth teachers swept over N, from a reversed-logits
 teacher, from the normal teacher, and the student's baseline, for one teacher–student pair.
+
+Attacks (:mod:`stingylib.attack_grid`): students that try to undo the stingy teacher, and the
+baselines that define "undistillable", for the figure's pair and one small student.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .methods import DAFL, KD, Nasty, Supervised
 from .profiles import DaflRecipe, Profile, Recipe, get_profile
 from .runs import RecordError, RunConfig, RunStore
 
-TARGETS = ("table1", "table2", "figure", "all")
+TARGETS = ("table1", "table2", "figure", "attacks", "all")
 #: The baseline row of Table 1 (students trained on the labels alone).
 BASELINE_ROW = ("student baseline", "baseline")
 VARIANTS = ("normal", "nasty", "stingy")
@@ -213,7 +216,13 @@ def figure_cells(profile: Profile) -> list[Cell]:
     return cells
 
 
-CELLS = {"table1": table1_cells, "table2": table2_cells, "figure": figure_cells}
+def _attack_cells(profile: Profile) -> list[Cell]:
+    from .attack_grid import attack_cells  # imports this module: loaded on first use
+
+    return attack_cells(profile)
+
+
+CELLS = {"table1": table1_cells, "table2": table2_cells, "figure": figure_cells, "attacks": _attack_cells}
 
 
 def _with_dependencies(configs: Iterable[RunConfig], profile: Profile) -> dict[str, RunConfig]:
@@ -245,7 +254,7 @@ def _all_configs(profile: Profile) -> list[RunConfig]:
 
 
 def plan(profile: Profile | str, target: str) -> list[RunConfig]:
-    """The runs of ``target`` (``table1``, ``table2``, ``figure`` or ``all``), dependencies first,
+    """The runs of ``target`` (``table1``, ``table2``, ``figure``, ``attacks`` or ``all``), dependencies first,
     each exactly once."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     if target not in TARGETS:

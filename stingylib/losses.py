@@ -40,6 +40,18 @@ def kl_batchmean(target_logits: Tensor, input_logits: Tensor, temperature: float
     return F.kl_div(log_q, p, reduction="batchmean")
 
 
+def standardize(logits: Tensor, eps: float = 1e-7) -> Tensor:
+    """Z-score each row: ``(z − mean(z)) / std(z)`` over the classes (population std), in float32.
+
+    The logit standardisation of Sun et al. (CVPR 2024) applied to a student: its result has mean 0
+    and std 1 per row, so it bounds the logit scale the KD term can see. (B, K) → (B, K).
+    """
+    z = logits.float()
+    mean = z.mean(dim=1, keepdim=True)  # (B, 1)
+    std = z.std(dim=1, keepdim=True, unbiased=False)  # (B, 1)
+    return (z - mean) / (std + eps)
+
+
 def kd_loss(
     student_logits: Tensor,
     teacher_logits: Tensor,
@@ -47,6 +59,7 @@ def kd_loss(
     *,
     temperature: float,
     alpha: float,
+    standardize_student: bool = False,
 ) -> Losses:
     """Hinton's KD loss: ``alpha·τ²·KL(p_τ(teacher) ‖ p_τ(student)) + (1 − alpha)·CE(student, y)``.
 
@@ -59,6 +72,8 @@ def kd_loss(
         targets: (B,) hard labels.
         temperature: τ > 0.
         alpha: weight of the KD term in [0, 1].
+        standardize_student: the KD term sees the student's z-scored logits (:func:`standardize`);
+            the CE term always sees the raw ones.
 
     Returns:
         ``total``, ``kd`` (= alpha·τ²·KL) and ``ce`` (= (1 − alpha)·CE); ``total = kd + ce``.
@@ -67,16 +82,22 @@ def kd_loss(
     tau = check_positive(temperature, "temperature")
     alpha = check_unit_interval(alpha, "alpha")
 
-    kd = alpha * tau**2 * kl_batchmean(teacher_logits, student_logits, tau)
+    seen = standardize(student_logits) if standardize_student else student_logits
+    kd = alpha * tau**2 * kl_batchmean(teacher_logits, seen, tau)
     ce = (1.0 - alpha) * F.cross_entropy(student_logits.float(), targets)
     return {"total": kd + ce, "kd": kd, "ce": ce}
 
 
-def cross_entropy_loss(logits: Tensor, targets: Tensor) -> Losses:
-    """Plain supervised cross-entropy, in the same dict form: ``total`` and ``ce``."""
+def cross_entropy_loss(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Losses:
+    """Plain supervised cross-entropy, in the same dict form: ``total`` and ``ce``.
+
+    ``label_smoothing`` ε in [0, 1) trains on ``(1 − ε)·onehot(y) + ε/K`` (PyTorch's definition).
+    """
     check_logits(logits)
     check_targets(targets, logits)
-    ce = F.cross_entropy(logits.float(), targets)
+    if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
+    ce = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
     return {"total": ce, "ce": ce}
 
 

@@ -8,7 +8,10 @@
   (and optionally other teachers, e.g. a nasty one) show a student on a few test images: softmax
   bars at temperature τ, from a record's ``sample_logits``.
 
-Both are drawn for print as well as screens: large fonts, and curves told apart by marker and line
+- :func:`plot_diagnostics`: the attack chapter's mechanism figure, per-epoch diagnostics of KD
+  students (logit range, KD term, KD gradient on kept and hidden classes).
+
+All are drawn for print as well as screens: large fonts, and curves told apart by marker and line
 style as well as by colour (the Okabe–Ito colour-blind-safe palette). Nothing is drawn, and no
 backend is chosen, at import; the caller's backend is used (``Agg`` in tests and notebooks' papermill runs).
 """
@@ -284,3 +287,54 @@ def _show_image(ax, image, title: str | None) -> None:
     ax.set_yticks([])
     if title:
         ax.set_title(title)
+
+
+#: The panels of :func:`plot_diagnostics`: history key → (title, log scale).
+DIAGNOSTIC_PANELS = {
+    "diag_logit_range": ("student logit range, max − min", True),
+    "diag_kd": ("KD term (weighted)", True),
+    "diag_kd_grad_hidden": ("‖KD gradient‖ on hidden classes", True),
+    "diag_kd_grad_kept": ("‖KD gradient‖ on kept classes", True),
+}
+_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 2)), (0, (6, 2, 1, 2)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1)))
+_PALETTE = ("#333333", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#777777")
+
+
+def plot_diagnostics(frame: pd.DataFrame, *, title: str | None = None,
+                     panels: Mapping[str, tuple[str, bool]] | None = None):
+    """How the optimisation of each student evolves over epochs: one panel per diagnostic, one line
+    per curve (mean over seeds, band ±1 std where there are several).
+
+    Args:
+        frame: one row per (curve, seed, epoch) with a ``curve`` label column, ``epoch`` and the
+            diagnostics' columns (:func:`stingylib.attack_grid.attack_diagnostics`, one student,
+            with a ``curve`` column added); curves are drawn in the order they first appear.
+        title: the figure's title.
+        panels: history key → (panel title, log scale); default :data:`DIAGNOSTIC_PANELS`.
+    """
+    import matplotlib.pyplot as plt
+
+    panels = DIAGNOSTIC_PANELS if panels is None else panels
+    curves = list(dict.fromkeys(frame["curve"]))
+    with plt.rc_context(FONT):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), layout="constrained",
+                                 squeeze=False)
+        for ax, (key, (panel_title, log)) in zip(axes[0], panels.items()):
+            for i, curve in enumerate(curves):
+                part = frame[frame["curve"] == curve].groupby("epoch")[key].agg(["mean", "std", "count"])
+                style = dict(color=_PALETTE[i % len(_PALETTE)], linestyle=_LINESTYLES[i % len(_LINESTYLES)])
+                ax.plot(part.index, part["mean"], marker="o", markersize=4, label=curve, **style)
+                spread = part["std"].where(part["count"] > 1)
+                if spread.notna().any():
+                    ax.fill_between(part.index, part["mean"] - spread, part["mean"] + spread, alpha=0.15,
+                                    color=style["color"])
+            ax.set_title(panel_title)
+            ax.set_xlabel("epoch")
+            if log:
+                ax.set_yscale("symlog", linthresh=1e-2)
+            ax.grid(alpha=0.3)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(curves)), frameon=False)
+        if title:
+            fig.suptitle(title)
+    return fig

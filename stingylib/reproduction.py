@@ -254,23 +254,41 @@ def verdicts(profile: Profile, table, counts: pd.DataFrame, figure: pd.DataFrame
     return "\n".join(lines)
 
 
+#: An idle gap longer than this between runs splits them into separate training sessions.
+SESSION_GAP = pd.Timedelta(hours=1)
+
+
 def cost_summary(records) -> str:
-    """What a set of finished runs cost, as one Markdown sentence: the number of runs, the sum of
-    their training and evaluation time, and the span from the first run's start (its finishing time
-    less its recorded seconds) to the last run's end."""
+    """What a set of finished runs cost, as Markdown: the number of runs, the sum of their training
+    and evaluation time, and for each training session (runs separated by an idle gap longer than
+    :data:`SESSION_GAP`, e.g. a later retraining of some of them) the span from its first run's start
+    (its finishing time less its recorded seconds) to its last run's end."""
     records = list(records)
     if not records:
         return "No finished runs."
     ends = [pd.Timestamp(r.provenance["finished_at"]) for r in records]
-    starts = [e - pd.Timedelta(seconds=r.wall_seconds) for e, r in zip(ends, records)]
+    runs = sorted((e - pd.Timedelta(seconds=r.wall_seconds), e) for e, r in zip(ends, records))
+    sessions: list[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
+    for start, end in runs:
+        if sessions and start - max(e for _, e in sessions[-1]) <= SESSION_GAP:
+            sessions[-1].append((start, end))
+        else:
+            sessions.append([(start, end)])
     total = sum(r.wall_seconds for r in records)
-    span = (max(ends) - min(starts)).total_seconds()
     machines = sorted({str(r.provenance.get("machine", {}).get("hostname", "?")) for r in records})
     cores = sorted({str(r.provenance.get("machine", {}).get("cpu_count", "?")) for r in records})
 
     def hm(seconds: float) -> str:
         return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
-    return (f"{len(records)} runs; {hm(total)} of training and evaluation summed over the runs; "
-            f"{hm(span)} from the first run's start ({min(starts):%Y-%m-%d %H:%M} UTC) to the last run's end "
-            f"({max(ends):%Y-%m-%d %H:%M} UTC), on {len(machines)} machine(s) with {', '.join(cores)} cores.")
+    def span(session) -> str:
+        first, last = min(s for s, _ in session), max(e for _, e in session)
+        return (f"{hm((last - first).total_seconds())} from the first run's start ({first:%Y-%m-%d %H:%M} UTC) to "
+                f"the last run's end ({last:%Y-%m-%d %H:%M} UTC)")
+
+    head = (f"{len(records)} runs; {hm(total)} of training and evaluation summed over the runs; "
+            f"on {len(machines)} machine(s) with {', '.join(cores)} cores; ")
+    if len(sessions) == 1:
+        return head + span(sessions[0]) + "."
+    return head + f"in {len(sessions)} sessions: " + "; ".join(
+        f"{len(session)} runs, {span(session)}" for session in sessions) + "."

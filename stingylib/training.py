@@ -53,6 +53,7 @@ class Batch:
     student: Outputs  # the trained network (with gradient)
     frozen: dict[str, Outputs]  # role → the frozen network's outputs as the method shows them (no gradient)
     modules: dict[str, nn.Module]  # the method's extra trainable modules (e.g. a projector)
+    epoch: int = 0  # the 0-based epoch being trained (for losses with a schedule)
 
 
 class FrozenNet:
@@ -188,13 +189,14 @@ class BatchTrainer:
         self.forward: Callable[..., Tensor] = self.network  # torch.compile may replace it
         self._sums: dict[str, Tensor] = {}
         self._seen = 0
+        self._epoch = 0
 
     def begin_epoch(self, epoch: int) -> None:
         """Set the epoch's learning rate and training mode; reset the loss sums."""
         set_lr(self.optimizers["network"], learning_rate(self.cfg, epoch))
         for module in self.modules.values():
             module.train()
-        self._sums, self._seen = {}, 0
+        self._sums, self._seen, self._epoch = {}, 0, epoch
 
     def step(self, x: Tensor, y: Tensor, raw: dict[FrozenNet, Outputs]) -> None:
         """One SGD step on a batch: x (B, C, H, W) normalised images, y (B,) labels, ``raw`` the
@@ -207,7 +209,7 @@ class BatchTrainer:
                 logits, taps = self.network.forward_taps(x, method.taps)
             else:
                 logits, taps = self.forward(x), {}  # (B, K)
-        losses = method.loss(Batch(x, y, Outputs(logits.float(), taps), shown, self.modules))
+        losses = method.loss(Batch(x, y, Outputs(logits.float(), taps), shown, self.modules, self._epoch))
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         opt.step()

@@ -14,6 +14,14 @@ a transformed teacher is exactly as accurate as the teacher it wraps.
   class gets the minimum, the last class gets the second-largest value): a permutation.
 - ``uniform_topn``: equal logits on the top-``n`` classes, ``-inf`` elsewhere: the limit used by the
   poster's approximation of the KL term. Its top-1 is tied with the other kept classes.
+- ``truncated_topn``: the "top-k" output defence of model-stealing work (SPEC §7): the teacher
+  publishes its top-``n`` softmax probabilities *without* renormalising them, so the student learns
+  the mass ``1 − Σ top-n`` they leave out. Shown as logits: ``log p`` on the top-``n`` and, on every
+  other class, that missing mass spread evenly (the least-informed use of it). Using the published
+  probabilities as if the rest were 0 gives back exactly the stingy teacher (``stingy_sparse``).
+
+The student-side attacks, which may read only what a stingy teacher shows, are in
+:mod:`stingylib.attacks`.
 
 Transforms are also registered by name in :data:`TRANSFORMS` and built with :func:`get_transform`.
 """
@@ -21,6 +29,7 @@ Transforms are also registered by name in :data:`TRANSFORMS` and built with :fun
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -100,6 +109,24 @@ def uniform_topn(logits: Tensor, n: int) -> Tensor:
     return torch.zeros_like(logits).masked_fill(~mask, float("-inf"))
 
 
+def truncated_topn(logits: Tensor, n: int) -> Tensor:
+    """The top-``n`` probabilities as published (not renormalised), the rest of the mass spread evenly.
+
+    Returns (B, K) log-probabilities: ``log softmax(z)`` on the top-``n`` classes and
+    ``log((1 − Σ_top-n p) / (K − n))`` on each other class (computed in log space: the log-mean-exp
+    of the hidden logits, minus ``logsumexp(z)``). n = K returns the log-probabilities of all classes.
+    """
+    check_logits(logits)
+    n = check_keep(n, logits.shape[1])
+    log_p = torch.log_softmax(logits.float(), dim=1)  # (B, K)
+    if n == logits.shape[1]:
+        return log_p.to(logits.dtype)
+    _, _, mask = _topk_mask(logits, n)
+    hidden = log_p.masked_fill(mask, float("-inf"))  # (B, K): only the hidden classes' log p
+    tail = torch.logsumexp(hidden, dim=1, keepdim=True) - math.log(logits.shape[1] - n)  # (B, 1)
+    return torch.where(mask, log_p, tail).to(logits.dtype)
+
+
 @dataclass(frozen=True)
 class TransformSpec:
     """A registered transform: its function and whether it takes ``n`` (the kept-class count)."""
@@ -115,6 +142,7 @@ TRANSFORMS: dict[str, TransformSpec] = {
     "stingy_smooth": TransformSpec(stingy_smooth, True, "top-n kept, the rest set to their mean"),
     "reversed": TransformSpec(reversed_logits, False, "top-1 kept, the other ranks reversed"),
     "uniform_topn": TransformSpec(uniform_topn, True, "equal logits on the top-n, -inf elsewhere"),
+    "truncated_topn": TransformSpec(truncated_topn, True, "top-n probabilities, the missing mass spread evenly"),
 }
 
 
@@ -123,7 +151,7 @@ def get_transform(name: str, n: int | None = None) -> Transform:
 
     Args:
         name: one of :data:`TRANSFORMS` (``normal``, ``stingy_sparse``, ``stingy_smooth``,
-            ``reversed``, ``uniform_topn``).
+            ``reversed``, ``uniform_topn``, ``truncated_topn``).
         n: the kept-class count, required by the top-n transforms and refused by the others.
     """
     if name not in TRANSFORMS:

@@ -308,7 +308,7 @@ def test_intro_page_renders(html_root: Path) -> None:
 #: The pages the notebooks and book/*.md add, in the order of the table of contents.
 READING_ORDER = ("book/method.html", "book/_generated/kl_derivation.html", "book/_generated/teachers.html",
                  "book/_generated/table1.html", "book/_generated/table2.html", "book/_generated/figure.html",
-                 "book/_generated/cpu_results.html",
+                 "book/_generated/cpu_results.html", "book/_generated/attacks.html",
                  "book/reproduce.html", "book/api.html")
 
 #: The row labels of the paper's Table 1, as the results pages print them.
@@ -422,6 +422,26 @@ def test_figure_page_shows_the_glued_figure(html_root: Path, tmp_path: Path) -> 
     assert "Fig." in figure.group(1) and "sparse ratio" in figure.group(1)  # the numbered caption
     png = chromium_screenshot(page_url(html_root, "book/_generated/figure.html"), tmp_path / "figure.png")
     print(f"screenshot of the figure page: {png}")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_attack_page_shows_the_table_the_verdict_and_the_mechanism(html_root: Path, tmp_path: Path) -> None:
+    dom = page_dom(html_root, "book/_generated/attacks.html")
+    tables = html_tables(dom)
+    attack = [t for t in tables if any("tail fill" in " ".join(row) for row in t)]
+    assert attack, "the attack table is missing"
+    text = " ".join(" ".join(row) for row in attack[0])
+    for row in ("label-only teacher", "truncated top-N probabilities", "stingy-smooth (oracle tail)", "clipped target",
+                "logit standardisation", "skeptical student", "label smoothing ε=0.1"):
+        assert row in text, row
+    assert "recovered" in text and "ResNet-18" in text and "MobileNetV2" in text
+    assert "By the rule fixed beforehand the defence" in dom  # the verdict, computed from the records
+    for key in ("fig-attack-diagnostics-resnet18", "fig-attack-diagnostics-mobilenetv2"):
+        assert re.search(rf'<figure[^>]*id="{key}"[^>]*>.*?<img', dom, re.S), key
+    assert not mathjax_errors(dom), f"MathJax could not typeset: {mathjax_errors(dom)}"
+    png = chromium_screenshot(page_url(html_root, "book/_generated/attacks.html"), tmp_path / "attacks.png")
+    print(f"screenshot of the attack page: {png}")
 
 
 @pytest.mark.slow

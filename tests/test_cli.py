@@ -32,6 +32,12 @@ def test_status_and_tables(smoke_results):
     assert csv.stdout.splitlines()[0] == "dataset,variant,teacher_accuracy,dafl"
     figure = cli("table", "figure", "--profile", "smoke")
     assert "stingy_smooth" in figure.stdout
+    attacks = cli("table", "attacks", "--profile", "smoke", "--format", "markdown")
+    assert attacks.returncode == 0, attacks.stderr
+    assert "tail fill" in attacks.stdout and "recovered" in attacks.stdout and "skeptical student" in attacks.stdout
+    again = cli("run", "attacks", "--profile", "smoke")
+    assert again.returncode == 0 and f"attacks (smoke): 0 trained, {len(plan('smoke', 'attacks'))} already done" \
+        in again.stdout
 
 
 def test_unknown_names_list_the_valid_ones():

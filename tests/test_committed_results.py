@@ -100,9 +100,10 @@ _data.load_dataset = _no_dataset
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", ["teachers", "table1"])
+@pytest.mark.parametrize("notebook", ["teachers", "table1", "attacks"])
 def test_the_cpu_pages_use_the_committed_results_without_training_or_the_dataset(notebook, tmp_path):
-    # teachers: the page that used to read the dataset for its images; table1: the main result.
+    # teachers: the page that used to read the dataset for its images; table1: the main result; attacks:
+    # the skeptical reader's chapter.
     # (`make book` executes all pages the same way; every planned cpu run has a valid record above.)
     papermill = pytest.importorskip("papermill")
     root = tmp_path / "root"

@@ -89,11 +89,11 @@ def test_labels_tell_students_of_normal_and_nasty_teachers_apart():
         by_label: dict[str, list[RunConfig]] = {}
         for c in runs:
             by_label.setdefault(c.label, []).append(c)
-        # a label is shared only by runs that differ in what it does not show: a KD temperature, or a
-        # teacher's data and schedule against a student baseline's
+        # a label is shared only by runs that differ in what it does not show: a KD temperature or weight,
+        # or a teacher's data and schedule against a student baseline's
         for label, same in by_label.items():
-            unshown = {(getattr(c.method, "temperature", None), c.train_per_class, c.epochs, c.milestones)
-                       for c in same}
+            unshown = {(getattr(c.method, "temperature", None), getattr(c.method, "alpha", None), c.train_per_class,
+                        c.epochs, c.milestones) for c in same}
             assert len(unshown) == len(same), (profile, label)
 
 
@@ -117,7 +117,7 @@ def test_frozen():
 
 def test_a_parameter_the_method_does_not_take_is_refused_by_name():
     cfg = RunConfig(method=Supervised(), **BASE).to_dict()
-    with pytest.raises(ValueError, match=r"method 'supervised' does not take \['teacher'\]; allowed: none"):
+    with pytest.raises(ValueError, match=r"method 'supervised' does not take \['teacher'\]; allowed: \['label_smoothing'\]"):
         RunConfig.from_dict({**cfg, "params": {"teacher": "x"}})
     with pytest.raises(ValueError, match=r"method 'kd' does not take \['omega'\]"):
         RunConfig.from_dict({**cfg, "method": "kd", "params": {**dataclasses.asdict(kd()), "omega": 1.0}})

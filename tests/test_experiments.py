@@ -26,7 +26,7 @@ from stingylib.runs import RunStore
 from .records import fake_record
 
 
-@pytest.mark.parametrize("target", ["table1", "table2", "figure", "all"])
+@pytest.mark.parametrize("target", ["table1", "table2", "figure", "attacks", "all"])
 def test_plan_has_each_run_once_and_dependencies_first(target):
     runs = plan("smoke", target)
     ids = [c.run_id for c in runs]
@@ -38,9 +38,11 @@ def test_plan_has_each_run_once_and_dependencies_first(target):
 
 
 def test_shared_runs_exist_once():
-    t1, fig, everything = (set(c.run_id for c in plan("smoke", t)) for t in ("table1", "figure", "all"))
+    t1, fig, attacks, everything = (set(c.run_id for c in plan("smoke", t))
+                                    for t in ("table1", "figure", "attacks", "all"))
     assert t1 & fig  # the normal resnet18 teacher, the resnet18 baseline, normal KD …
-    assert everything == t1 | fig | {c.run_id for c in plan("smoke", "table2")}
+    assert fig & attacks and t1 & attacks  # the stingy and normal-KD students the attack table compares with
+    assert everything == t1 | fig | attacks | {c.run_id for c in plan("smoke", "table2")}
 
 
 def test_table1_graph_matches_the_paper_layout():

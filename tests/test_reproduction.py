@@ -91,4 +91,10 @@ def test_cost_summary_sums_runs_and_spans_first_start_to_last_end():
     text = cost_summary([rec("2026-01-01T10:00:00+00:00", 600), rec("2026-01-01T11:30:00+00:00", 3000)])
     # 3,600 s summed; from 09:50 (10:00 less 600 s) to 11:30: 1 h 40 min
     assert text.startswith("2 runs; 1 h 00 min of training") and "1 h 40 min from the first run's start" in text
+    assert "sessions" not in text
     assert cost_summary([]) == "No finished runs."
+    # a run retrained days later is a session of its own, not days of wall time
+    later = cost_summary([rec("2026-01-01T10:00:00+00:00", 600), rec("2026-01-01T11:30:00+00:00", 3000),
+                          rec("2026-01-05T08:00:00+00:00", 60)])
+    assert "in 2 sessions: 2 runs, 1 h 40 min from the first run's start (2026-01-01 09:50 UTC)" in later
+    assert "1 runs, 0 h 01 min from the first run's start (2026-01-05 07:59 UTC)" in later

@@ -106,7 +106,8 @@ def test_dtypes_are_preserved(logits, dtype, name, n):
 
 
 def test_registry_names():
-    assert set(TRANSFORMS) == {"normal", "stingy_sparse", "stingy_smooth", "reversed", "uniform_topn"}
+    assert set(TRANSFORMS) == {"normal", "stingy_sparse", "stingy_smooth", "reversed", "uniform_topn",
+                               "truncated_topn"}
     assert get_transform("normal") is normal
 
 

@@ -1,31 +1,68 @@
 """``kd``: Hinton's knowledge distillation from a frozen teacher seen through a transform (SPEC §3).
 
 The one loss for normal, nasty, stingy and reversed teachers: what differs is the teacher run and
-the transform (:class:`~.view.TeacherView`).
+the transform (:class:`~.view.TeacherView`). A student that attacks a stingy teacher adds, on its
+own side, a map of the *shown* logits to its target (``attack``, :mod:`stingylib.attacks`) and/or
+standardises its own logits in the KD term (``standardize``, logit standardisation); both default
+to off, which keeps every earlier run's identity.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import Callable
 
-from ..fields import check, positive, unit_interval
+from torch import Tensor
+
+from ..attacks import ATTACKS, get_attack
+from ..fields import check, one_of, positive, unit_interval
 from ..losses import kd_loss
 from ..training import Batch, Losses
 from .base import register
 from .view import TeacherView
 
 
+_attack = functools.lru_cache(maxsize=None)(get_attack)  # built (and its value checked) once per setting
+
+
 @register
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class KD(TeacherView):
-    """``alpha·τ²·KL(p_τ(shown teacher) ‖ p_τ(student)) + (1 − alpha)·CE``; alpha weights the KD term."""
+    """``alpha·τ²·KL(p_τ(target) ‖ p_τ(student)) + (1 − alpha)·CE``; alpha weights the KD term.
+
+    ``target`` is the teacher's shown logits after the student's ``attack`` (``none``: unchanged);
+    with ``standardize`` the KD term sees the student's z-scored logits.
+    """
 
     temperature: float = dataclasses.field(metadata=check(positive))
     alpha: float = dataclasses.field(metadata=check(unit_interval))
+    attack: str = dataclasses.field(default="none", metadata=check(one_of(lambda: ATTACKS)))
+    attack_value: float | None = None  # the attack's parameter (δ, C or ε): see stingylib.attacks
+    standardize: bool = False
 
     name = "kd"
     summary = "KD from a (transformed) teacher"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.target_map()  # a missing or out-of-range attack_value fails here, naming it
+
+    def target_map(self) -> Callable[[Tensor], Tensor]:
+        """The student's target logits from the teacher's shown ones (B, K) → (B, K)."""
+        attack = _attack(self.attack, self.attack_value)
+        return lambda shown: attack(shown, self.temperature)
+
+    def label_parts(self) -> list[str]:
+        parts = super().label_parts()
+        if self.attack != "none":
+            parts.append(f"{self.attack}{self.attack_value:g}")
+        if self.standardize:
+            parts.append("zscore")
+        return parts
+
     def loss(self, batch: Batch) -> Losses:
-        return kd_loss(batch.student.logits, batch.frozen["teacher"].logits, batch.y,
-                       temperature=self.temperature, alpha=self.alpha)
+        shown = batch.frozen["teacher"].logits
+        target = shown if self.attack == "none" else self.target_map()(shown)
+        return kd_loss(batch.student.logits, target, batch.y, temperature=self.temperature, alpha=self.alpha,
+                       standardize_student=self.standardize)

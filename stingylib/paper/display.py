@@ -167,15 +167,15 @@ def profile_summary(profile: str, target: str) -> str:
 
     Args:
         profile: ``smoke``, ``cpu`` or ``paper``.
-        target: ``table1`` or ``figure`` (standard KD: the profile's Table 1 recipe) or ``table2``
-            (DAFL recipes).
+        target: ``table1`` or ``figure`` (standard KD: the profile's Table 1 recipe), ``table2``
+            (DAFL recipes) or ``attacks`` (the attack experiment, on the Table 1 recipe).
     """
     from ..data import DATASETS
     from ..profiles import get_profile
 
     prof = get_profile(profile)
     lines = [f"**Profile `{prof.name}`**: {prof.description}"]
-    if target in ("table1", "figure"):
+    if target in ("table1", "figure", "attacks"):
         r = prof.table1
         widths = ", ".join(f"{label(m)} ×{w:g}" for m, w in prof.widths) or "full width"
         lines.append(
@@ -186,6 +186,17 @@ def profile_summary(profile: str, target: str) -> str:
             f"nasty teachers ω = {r.nasty_omega:g}, τ_A = {r.nasty_temperature:g}; widths: {widths}; "
             f"student seeds {_seeds(prof.seeds)}; one teacher per architecture (seed {prof.teacher_seed}).")
         lines.append(_data_and_selection(r))
+        if target == "attacks":
+            a = prof.attacks
+            lines.append(f"Attacks: the {label(prof.figure_teacher)} teacher (stingy: N = {r.keep}) → "
+                         f"{', '.join(label(s) for s in a.students)} students; tail fill δ ∈ "
+                         f"{{{', '.join(f'{d:g}' for d in a.tail_deltas)}}}, smoothed targets ε ∈ "
+                         f"{{{', '.join(f'{e:g}' for e in a.smoothing)}}}, τ ∈ {{{', '.join(f'{t:g}' for t in a.temperatures)}}}"
+                         f" × α ∈ {{{', '.join(f'{x:g}' for x in a.alphas)}}}, logit standardisation at τ ∈ "
+                         f"{{{', '.join(f'{t:g}' for t in a.standardize_temperatures)}}}, clipped targets C ∈ "
+                         f"{{{', '.join(f'{c:g}' for c in a.clips)}}}, the Skeptical Student (exit after an early "
+                         f"stage, self-distillation from epoch {a.skeptical_delay + 1}); every attack otherwise at the "
+                         f"stingy τ = {r.stingy_temperature:g}, α = {r.alpha:g}.")
         if target == "figure":
             lines.append(f"The figure's N sweep and reversed logits: student seeds {_seeds(prof.sweep_seeds)}; "
                          f"N = {r.keep}, normal KD and the baseline: student seeds {_seeds(prof.seeds)}.")
@@ -200,7 +211,7 @@ def profile_summary(profile: str, target: str) -> str:
         lines.append(f"DAFL student seeds {_seeds(prof.table2_seeds)}; one teacher per dataset (seed "
                      f"{prof.teacher_seed}).")
     else:
-        raise ValueError(f"target must be 'table1', 'table2' or 'figure'; got {target!r}")
+        raise ValueError(f"target must be 'table1', 'table2', 'figure' or 'attacks'; got {target!r}")
     if prof.name != "paper":
         lines.append(f"*These numbers check the pipeline at the `{prof.name}` profile's scale; they are not "
                      "comparable with the paper's, which only the `paper` profile reproduces.*")
