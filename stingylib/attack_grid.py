@@ -43,7 +43,7 @@ from .runs import RunConfig, RunStore
 from .stats import paired_difference, summarize
 
 GROUPS = ("reference", "defence", "attack")
-#: The rows every comparison refers to: (group, name, setting).
+#: The rows every comparison refers to, each as (group, name, setting).
 BASELINE = ("reference", "no teacher", "baseline")
 NORMAL = ("reference", "normal KD", "")
 STINGY = ("reference", "stingy, naive student", "")
@@ -295,7 +295,7 @@ def attack_diagnostics(profile: Profile | str, store: RunStore, families: tuple[
     return pd.DataFrame(out)
 
 
-#: The rule, fixed before the attack runs: the defence does not hold against an attack that recovers
+#: The rule fixed before the attack runs. The defence does not hold against an attack that recovers
 #: at least this fraction of normal KD's accuracy over the naive stingy student ("most of normal KD").
 RECOVERY_BAR = 0.5
 LABEL_SMOOTHING_ROW = "label smoothing"  # the family of the no-teacher label-smoothing student

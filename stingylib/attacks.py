@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ._checks import check_logits, check_nonnegative, check_positive
 
-#: A target map: shown (B, K) logits and the KD temperature → (B, K) target logits.
+#: A target map, taking shown (B, K) logits and the KD temperature to (B, K) target logits.
 TargetMap = Callable[[Tensor, float], Tensor]
 
 

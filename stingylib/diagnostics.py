@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from . import data as datamod
+from .data import ImageData
 from .fastpath import precision_context
 from .training import Batch, Frozen, Outputs
 
@@ -55,7 +56,7 @@ class Diagnostics:
     """The fixed batch of one run, its frozen networks' outputs on it (computed once), and the split
     of the classes into kept and hidden."""
 
-    def __init__(self, method: "Method", frozen: dict[str, Frozen], data: datamod.ImageData,
+    def __init__(self, method: "Method", frozen: dict[str, Frozen], data: ImageData,
                  device: torch.device) -> None:
         n = min(DIAG_IMAGES, data.test_x.shape[0])
         self.x = datamod.normalize(data.test_x[:n].to(device), data.info)  # (n, C, H, W)

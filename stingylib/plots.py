@@ -289,7 +289,7 @@ def _show_image(ax, image, title: str | None) -> None:
         ax.set_title(title)
 
 
-#: The panels of :func:`plot_diagnostics`: history key → (title, log scale).
+#: The panels of :func:`plot_diagnostics`, history key → (title, log scale).
 DIAGNOSTIC_PANELS = {
     "diag_logit_range": ("student logit range, max − min", True),
     "diag_kd": ("KD term (weighted)", True),
