@@ -156,8 +156,10 @@ def _long(profile: Profile, store: RunStore, metric: str) -> pd.DataFrame:
 
 
 def _by_seed(long: pd.DataFrame, row: tuple, student: str) -> dict[int, float]:
-    hit = long[(long["row"] == row) & (long["column"] == student)]
-    return {int(s): float(v) for s, v in zip(hit["seed"], hit["value"])}
+    """seed → value of one cell (:func:`stingylib.experiments._by_seed`, imported late: that module imports this one)."""
+    from .experiments import _by_seed as by_seed
+
+    return by_seed(long, row, student)
 
 
 def attack_frame(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
@@ -169,12 +171,13 @@ def attack_frame(profile: Profile | str, store: RunStore, metric: str | None = N
     metric = profile.metric if metric is None else metric
     long = _long(profile, store, metric)
     out = []
+    references = {(student, ref): summarize(list(_by_seed(long, ref, student).values())).mean
+                  for student in profile.attacks.students for ref in (STINGY, NORMAL)}
     for row in attack_rows(profile):
         for student in profile.attacks.students:
             values = _by_seed(long, row.key, student)
             s = summarize(list(values.values()))
-            stingy = summarize(list(_by_seed(long, STINGY, student).values())).mean
-            normal = summarize(list(_by_seed(long, NORMAL, student).values())).mean
+            stingy, normal = references[(student, STINGY)], references[(student, NORMAL)]
             entry = {"group": row.key[0], "name": row.key[1], "setting": row.key[2], "family": row.family,
                      "student": student, "mean": s.mean, "std": s.std, "n": s.n,
                      "recovered": (s.mean - stingy) / (normal - stingy) if normal != stingy else np.nan}
