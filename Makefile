@@ -8,7 +8,10 @@ PY      := $(VENV)/bin/python
 PROFILE ?= cpu
 JOBS    ?= 2
 FORCE   ?= --force
-EXTRAS  ?= book,test,ray
+EXTRAS  ?= book,test,ray,lab
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told: containers and CI machines often are root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # torch: this project's machines serve the tested pair (torch 2.14.1, torchvision 0.29.1) from local
 # disk; anywhere else pip picks the newest torch for your platform. Override with e.g.
@@ -18,7 +21,7 @@ TORCH_SPEC  ?= $(if $(LOCAL_TORCH),torch==2.14.1 torchvision==0.29.1,torch torch
 
 STAMP := $(VENV)/.stingy-installed
 
-.PHONY: install test book book-html results data bench bench-all clean help
+.PHONY: install test book book-html results data bench bench-all lab kernel clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +59,12 @@ bench-all: bench  ## also the long ones: the fast-path table, the cpu-grid estim
 	$(PY) benchmarks/bench_fastpath.py
 	$(PY) benchmarks/bench_grid.py
 	$(PY) benchmarks/bench_precision.py
+
+lab: $(STAMP)  ## open JupyterLab on notebooks/ with this environment's kernel (e.g. LAB_ARGS=--no-browser)
+	JUPYTER_PREFER_ENV_PATH=1 $(PY) -m jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(LAB_ROOT) $(LAB_ARGS)
+
+kernel: $(STAMP)  ## register this environment as the Jupyter kernel "stingy-book" for your own Jupyter
+	$(PY) -m ipykernel install --user --name stingy-book --display-name "Python 3 (stingy-book)"
 
 clean:  ## remove the built book and executed notebooks (keeps .venv, data and results)
 	rm -rf _build book/_generated book/_extra

@@ -8,6 +8,7 @@ Steps:
 1. Make sure MathJax 3 is available locally: ``npm install`` it into ``.cache/mathjax/`` when
    missing and copy its ``es5/`` directory to ``book/_extra/mathjax/``. ``_config.yml`` ships that
    directory with Sphinx ``html_extra_path``, so the built site renders math with no network.
+   Write ``book/_generated/citation.bib`` from ``CITATION.cff`` (the intro page shows it).
 2. Execute every notebook in :data:`NOTEBOOKS` with papermill (parameter ``profile``), cwd = the
    repository root, kernel ``python3`` of this interpreter, into ``book/_generated/<name>.ipynb``.
    Each notebook is written to a temporary file and renamed, so a failed run never leaves a
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +135,60 @@ def ensure_mathjax() -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"MathJax {version} copied to {MATHJAX_DEST.relative_to(ROOT)}/")
     return MATHJAX_DEST
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. Citation: CITATION.cff as BibTeX, for the intro page
+# ---------------------------------------------------------------------------------------------
+
+CITATION = ROOT / "CITATION.cff"
+CITATION_BIB = GENERATED / "citation.bib"  # literalinclude'd by book/intro.md
+#: CFF reference type → BibTeX entry type (those CITATION.cff uses).
+BIBTEX_TYPES = {"conference-paper": "inproceedings", "article": "article", "software": "software",
+                "unpublished": "unpublished", "report": "techreport"}
+
+
+def _latex(text: str) -> str:
+    """Plain text for a BibTeX field: LaTeX's special characters escaped, ``x^2`` as a superscript."""
+    text = re.sub(r"([&%#_])", r"\\\1", str(text))
+    return re.sub(r"\^(\d+|\w)", r"$^{\1}$", text)
+
+
+def _bibtex_names(authors: list[dict]) -> str:
+    """CFF persons (family-names, given-names) and entities (name) as a BibTeX author list."""
+    names = [f"{a['family-names']}, {a['given-names']}" if "family-names" in a else "{" + a["name"] + "}"
+             for a in authors]
+    return " and ".join(names)
+
+
+def _bibtex_entry(ref: dict, key: str) -> str:
+    """One CFF reference (or the CFF file itself) as a BibTeX entry."""
+    fields = {"title": "{" + _latex(ref["title"]) + "}", "author": _bibtex_names(ref["authors"])}
+    if "collection-title" in ref:
+        fields["booktitle"] = _latex(ref["collection-title"])
+    for cff_key in ("year", "version", "license", "url", "doi"):
+        if cff_key in ref:
+            fields[cff_key] = str(ref[cff_key])
+    if "notes" in ref:
+        fields["note"] = _latex(" ".join(str(ref["notes"]).split()))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields.items())
+    return f"@{BIBTEX_TYPES[ref.get('type', 'software')]}{{{key},\n{body}\n}}\n"
+
+
+def write_citation() -> Path:
+    """Write ``book/_generated/citation.bib``: the paper (CITATION.cff's preferred citation), then
+    this package, as BibTeX (one source of truth: CITATION.cff)."""
+    import yaml  # a dependency of jupyter-book
+
+    cff = yaml.safe_load(CITATION.read_text(encoding="utf-8"))
+    paper = cff["preferred-citation"]
+    paper_key = f"{paper['authors'][0]['family-names'].lower()}{paper['year']}{paper['title'].split()[0].lower()}"
+    text = _bibtex_entry(paper, paper_key) + "\n" + _bibtex_entry(cff, "stingybook")
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    tmp = CITATION_BIB.with_name(f".{CITATION_BIB.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, CITATION_BIB)
+    return CITATION_BIB
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only_missing:  # before executing anything: never complete a book of another profile
             check_profiles(executed_profiles(), profile, mode=mode)
         ensure_mathjax()
+        write_citation()
         if args.skip_notebooks:
             log("--skip-notebooks: using the notebooks already in book/_generated/")
         else:

@@ -1,7 +1,8 @@
 """Files of training: finished runs' weights and per-epoch checkpoints, read back safely.
 
 - :func:`load_network` / :func:`load_run`: a finished run's network rebuilt from the config saved
-  beside its weights (the file is checked to belong to that run).
+  beside its weights: its own weights, else its shipped ones, checked against the SHA-256 its
+  record holds and to belong to that run.
 - :func:`save_checkpoint` / :func:`resume_checkpoint`: everything a run needs to continue bit for bit
   after its last finished epoch (weights, optimiser states, its random state, history), written
   atomically.
@@ -18,17 +19,11 @@ import torch
 
 from . import data as datamod
 from .models import Classifier, build_model
-from .runs import RunConfig, RunStore, atomic_write
+from .runs import CorruptFileError, RunConfig, RunStore, atomic_write
 from .training import Trainer
 
-
-class CorruptFileError(RuntimeError):
-    """A checkpoint or weights file that cannot be loaded; the message names it."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-
+__all__ = ["CorruptFileError", "load_network", "load_run", "read_checkpoint_epochs", "resume_checkpoint",
+           "save_checkpoint"]
 
 
 def _torch_load(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -45,10 +40,15 @@ def _torch_load(path: Path, device: torch.device | str = "cpu") -> dict:
 
 
 def load_run(store: RunStore, run_id: str) -> tuple[Classifier, RunConfig]:
-    """A finished run's final network (on the CPU) and its config, from its weights file."""
-    path = store.weights_path(run_id)
-    if not path.exists():
-        raise FileNotFoundError(f"no finished weights for run {run_id!r} at {path}; train that run first")
+    """A finished run's final network (on the CPU) and its config, from its weights file (its own,
+    else the shipped one; :meth:`~stingylib.runs.store.RunStore.weights_file`), checked first
+    against the SHA-256 its record holds."""
+    path = store.weights_file(run_id)
+    if path is None:
+        shipped = store.shipped_path(run_id)
+        where = store.weights_path(run_id) if shipped is None else f"{store.weights_path(run_id)} or {shipped}"
+        raise FileNotFoundError(f"no finished weights for run {run_id!r} at {where}; train that run first")
+    store.check_weights(run_id, path)
     payload = _torch_load(path)
     try:
         cfg = RunConfig.from_dict(payload["config"])

@@ -1,4 +1,4 @@
-"""Command line: ``python -m stingylib {run,status,table,fetch} …`` (also installed as ``stingylib``).
+"""Command line: ``python -m stingylib {run,status,table,ship,fetch} …`` (also installed as ``stingylib``).
 
     python -m stingylib run {table1,table2,figure,attacks,all} --profile P [--executor local|ray] [--address A]
                                                      [--jobs J] [--threads T] [--device D] [--force]
@@ -6,6 +6,7 @@
     python -m stingylib status --profile P [--target T]
     python -m stingylib table {table1,table2,figure,attacks} --profile P [--format text|markdown|csv]
                                                              [--metric selected|final|best]
+    python -m stingylib ship --profile P       # copy the teachers' weights to weights/P/ (to commit)
     python -m stingylib fetch --profile P      # make the profile's datasets available
 """
 
@@ -90,6 +91,29 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ship(args: argparse.Namespace) -> int:
+    from .experiments import plan
+
+    store = _store(args.profile)
+    catalogue = plan(args.profile, "all")
+    needed = sorted({d for cfg in catalogue for d in cfg.dependencies()})
+    total = 0
+    for run_id in needed:
+        if store.weights_path(run_id).is_file():
+            path = store.ship(run_id)
+        else:  # nothing of its own: what is shipped already must check out
+            path = store.shipped_path(run_id)
+            if not path.is_file():
+                raise ValueError(f"run {run_id!r} has neither final weights nor shipped weights; train it first "
+                                 f"(python -m stingylib run all --profile {args.profile} --only {run_id})")
+            store.check_weights(run_id, path)
+        size = path.stat().st_size
+        total += size
+        print(f"{run_id}: {size / 1e6:.2f} MB, sha256 {store.load_record(run_id).weights_sha256}")
+    print(f"{len(needed)} runs' weights shipped in {store.shipped}: {total / 1e6:.2f} MB in all")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .data import ensure_dataset
     from .profiles import get_profile
@@ -142,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "paper's protocol, optimistic; the default of the paper profile)")
     table.set_defaults(func=cmd_table)
 
+    ship = sub.add_parser("ship", help="copy the weights of every run others build on (teachers, adversaries) "
+                                       "into the data root's weights/<profile>/, to be committed")
+    ship.add_argument("--profile", **profile)
+    ship.set_defaults(func=cmd_ship)
+
     fetch = sub.add_parser("fetch", help="make the profile's datasets available offline")
     fetch.add_argument("--profile", **profile)
     fetch.set_defaults(func=cmd_fetch)
@@ -161,6 +190,7 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m stingylib``: errors the user can fix are one line on stderr, exit 1."""
     from .runner import MissingResultsError
+    from .runs import CorruptFileError
 
     args = build_parser().parse_args(argv)
     try:
@@ -168,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always")
             warnings.showwarning = _warn
             return args.func(args)
-    except (ValueError, MissingResultsError, FileNotFoundError) as err:
+    except (ValueError, MissingResultsError, FileNotFoundError, CorruptFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import io
 import json
 import math
 import os
@@ -169,6 +171,9 @@ def _finish(store: RunStore, member: _Member, data: datamod.ImageData, dev: torc
         trainer.network.load_state_dict(member.selected)
     network, fmt = _inference_copy(member, dev)
     logits = sample_logits(network, data, dev, precision=cfg.precision, memory_format=fmt)
+    buffer = io.BytesIO()  # the weights' bytes, hashed into the record that vouches for them
+    torch.save({"config": cfg.to_dict(), "state_dict": trainer.network.state_dict()}, buffer)
+    weights = buffer.getvalue()
     record = RunRecord(
         run_id=cfg.run_id,
         config=cfg,
@@ -187,9 +192,9 @@ def _finish(store: RunStore, member: _Member, data: datamod.ImageData, dev: torc
         sample_labels=tuple(data.test_y[:SAMPLE_IMAGES].tolist()),
         sample_images=SampleImages.from_tensor(data.test_x[:SAMPLE_IMAGES].cpu()),
         provenance=provenance(str(dev)),
+        weights_sha256=hashlib.sha256(weights).hexdigest(),
     )
-    weights = {"config": cfg.to_dict(), "state_dict": trainer.network.state_dict()}
-    atomic_write(store.weights_path(cfg.run_id), lambda f: torch.save(weights, f), binary=True)
+    atomic_write(store.weights_path(cfg.run_id), lambda f: f.write(weights), binary=True)
     store.write_record(record)
     store.discard_checkpoint(cfg.run_id)  # the weights and record replace it
     return record
@@ -366,7 +371,8 @@ def _prepare(store: RunStore, cfg: RunConfig, force: bool, need_weights: bool, n
         else:
             weights = store.weights_path(rid)
             if need_weights and weights.exists() and not store.has_weights(rid):
-                notes.append(f"moved the unreadable weights aside to {store.quarantine(weights)}; retraining {rid}")
+                notes.append(f"moved the unreadable or mismatched weights aside to {store.quarantine(weights)}; "
+                             f"retraining {rid}")
             if not force and (store.has_weights(rid) or not need_weights):
                 if store.checkpoint_path(rid).exists():  # left by a kill after the record was written
                     store.discard_checkpoint(rid)
@@ -465,11 +471,12 @@ def train_run(cfg: RunConfig, store: RunStore, *, force: bool = False, need_weig
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stingylib.engine CONFIG.json --results DIR --checkpoints DIR``: train one run."""
+    """``python -m stingylib.engine CONFIG.json --results DIR --checkpoints DIR [--shipped DIR]``: train one run."""
     parser = argparse.ArgumentParser(description="Train one run from its JSON config (under its lock).")
     parser.add_argument("config", help="a JSON file holding RunConfig.to_dict()")
     parser.add_argument("--results", required=True)
     parser.add_argument("--checkpoints", required=True)
+    parser.add_argument("--shipped", default=None, help="a folder of shipped weights (<run_id>.pt) to read from")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--force", action="store_true", help="retrain even if the run is done")
@@ -477,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         cfg = RunConfig.from_dict(json.load(handle))
-    outcome = train_run(cfg, RunStore(Path(args.results), Path(args.checkpoints)), force=args.force,
+    store = RunStore(Path(args.results), Path(args.checkpoints), None if args.shipped is None else Path(args.shipped))
+    outcome = train_run(cfg, store, force=args.force,
                         device=args.device, threads=args.threads, compile=args.compile)
     for note in outcome.notes:
         print(note)

@@ -508,10 +508,11 @@ def figure_comparisons(profile: Profile | str, store: RunStore, metric: str | No
 
 def status_frame(profile: Profile | str, store: RunStore, target: str = "all") -> pd.DataFrame:
     """Every run of ``target`` with its state (:data:`stingylib.runs.store.STATES`: ``done``, ``corrupt``,
-    ``running``, ``interrupted`` or ``missing``) and whether its final weights exist."""
+    ``running``, ``interrupted`` or ``missing``) and where its final weights are (``yes``: its own,
+    ``shipped``, ``no``, or ``corrupt``: not the ones its record vouches for)."""
     rows = []
     for cfg in plan(profile, target):
         rid = cfg.run_id
         rows.append({"run_id": rid, "method": cfg.method.name, "model": cfg.model, "state": store.state(rid),
-                     "weights": "yes" if store.has_weights(rid) else "no", "epochs": cfg.epochs})
+                     "weights": store.weights_status(rid), "epochs": cfg.epochs})
     return pd.DataFrame(rows, columns=["run_id", "method", "model", "state", "weights", "epochs"])

@@ -89,3 +89,9 @@ def results_dir(profile: str) -> Path:
 def checkpoints_dir(profile: str) -> Path:
     """Per-run checkpoints of ``profile`` (large; never committed)."""
     return data_root() / "checkpoints" / profile
+
+
+def shipped_weights_dir(profile: str) -> Path:
+    """Final weights of ``profile``'s runs that others build on (teachers, adversaries), committed
+    beside the records so that a checkout needs no retraining to add a student (read-only here)."""
+    return data_root() / "weights" / profile

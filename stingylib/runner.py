@@ -25,6 +25,7 @@ run once between them. A run locked by another process is put back and tried aga
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import graphlib
 import multiprocessing
 import os
@@ -34,12 +35,14 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .engine import Outcome, train_cohort
+from .progress import GridProgress
 from .runs import RunConfig, RunStore
 
 #: The options each executor takes (besides the runs, the store and ``force``).
 EXECUTOR_OPTIONS: dict[str, frozenset[str]] = {
     "local": frozenset({"jobs", "device", "threads", "progress", "log", "cohort_size", "compile"}),
-    "ray": frozenset({"jobs", "device", "threads", "address", "gpus_per_run", "log", "cohort_size", "compile"}),
+    "ray": frozenset({"jobs", "device", "threads", "address", "gpus_per_run", "progress", "log", "cohort_size",
+                      "compile"}),
 }
 RETRY_SECONDS = 1.0  # how long a run locked by another process waits before it is tried again
 #: At most this many runs train as one cohort (one teacher pass per batch for all of them). Larger
@@ -197,7 +200,11 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
               threads: int | None = None, progress: bool | None = None, cohort_size: int = COHORT_SIZE,
               compile: bool = False, log: Callable[[str], None] = print) -> list[Outcome]:
     """Run ``tasks`` (in dependency order) in this process, or in ``jobs`` worker processes, as
-    cohorts of at most ``cohort_size`` runs (:func:`group_cohorts`)."""
+    cohorts of at most ``cohort_size`` runs (:func:`group_cohorts`). ``progress`` (None: only on a
+    terminal) shows the grid's bar (:class:`~stingylib.progress.GridProgress`) and, with ``jobs=1``,
+    each run's own bar beneath it."""
+    grid = GridProgress([t.cfg for t in tasks], enabled=progress)
+    say = functools.partial(grid.write, log)
     if jobs == 1:
         pool = _InlinePool()
     else:
@@ -231,7 +238,8 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                     cohort = f" (cohort of {len(unit.tasks)})" if len(unit.tasks) > 1 else ""
                     for rid in unit.run_ids:
                         started += 1
-                        log(f"[start {started}/{len(tasks)}] {rid}{cohort}")
+                        say(f"[start {started}/{len(tasks)}] {rid}{cohort}")
+                    grid.started(unit.run_ids)
                 running[pool.submit(unit.train, store, **options)] = unit
             if not running:  # everything ready is locked by another process: wait a little
                 time.sleep(max(0.05, min(retry_at.values(), default=now + RETRY_SECONDS) - now))
@@ -242,24 +250,27 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                 busy = []
                 for task, outcome in zip(unit.tasks, future.result()):  # re-raises a run's error here
                     for note in outcome.notes:
-                        log(f"  {note}")
+                        say(f"  {note}")
                     if outcome.status == "busy":
                         busy.append(task)
                         continue
                     finished.add(task.run_id)
                     outcomes.append(outcome)
                     how = f"trained in {outcome.seconds:.1f} s" if outcome.status == "trained" else "done by another process"
-                    log(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+                    say(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+                    grid.finished(task.run_id)
                 if busy:  # the others of the unit are done: try the busy ones again a little later
                     again = Unit(tuple(busy))
                     if unit not in retry_at:
                         for task in busy:
-                            log(f"  {task.run_id} is being trained by another process; waiting for it")
+                            say(f"  {task.run_id} is being trained by another process; waiting for it")
                     retry_at[again] = time.monotonic() + RETRY_SECONDS
                     pending.append(again)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)  # let running runs end (their records stay valid)
         raise
+    finally:
+        grid.close()
     pool.shutdown()
     return outcomes
 
@@ -269,23 +280,21 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
 # --------------------------------------------------------------------------------------------
 
 
-def _ray_train(unit: Unit, results: str, checkpoints: str, device: str, threads: int, compile: bool,
+def _ray_train(unit: Unit, store: RunStore, device: str, threads: int, compile: bool,
                *_dependencies: object) -> list[Outcome]:
     """One Ray task: train a unit under its runs' locks, waiting for them if another process holds
     them. The extra arguments are the dependencies' results, only there so Ray starts this task after them."""
-    from pathlib import Path
-
-    return unit.train(RunStore(Path(results), Path(checkpoints)), wait=True, device=device, progress=False,
-                      threads=threads, compile=compile)
+    return unit.train(store, wait=True, device=device, progress=False, threads=threads, compile=compile)
 
 
 def run_ray(tasks: list[Task], store: RunStore, *, address: str | None = None, jobs: int | None = None,
             device: str = "auto", threads: int | None = None, gpus_per_run: float | None = None,
-            cohort_size: int = COHORT_SIZE, compile: bool = False,
+            cohort_size: int = COHORT_SIZE, compile: bool = False, progress: bool | None = None,
             log: Callable[[str], None] = print) -> list[Outcome]:
     """One Ray task per unit (a run or a cohort, :func:`group_cohorts`); a task's arguments include
     its dependencies' task results, so Ray starts it only after them. ``address=None`` starts a
-    local cluster (``jobs`` CPUs)."""
+    local cluster (``jobs`` CPUs). ``progress``: the grid's bar (None: only on a terminal), counting
+    runs as their tasks end (Ray does not say which are in progress)."""
     try:
         import ray
     except ImportError as err:  # the optional extra
@@ -304,17 +313,23 @@ def run_ray(tasks: list[Task], store: RunStore, *, address: str | None = None, j
         units = []
         for unit in group_cohorts(tasks, cohort_size):  # dependency order: dependencies' references exist
             deps = list({id(refs[d]): refs[d] for d in unit.dependencies() if d in refs}.values())
-            ref = remote.remote(unit, str(store.results), str(store.checkpoints), device, cpus, compile, *deps)
+            ref = remote.remote(unit, store, device, cpus, compile, *deps)
             units.append(ref)
             refs.update({rid: ref for rid in unit.run_ids})
         log(f"submitted {len(units)} Ray tasks for {len(tasks)} runs ({cpus} CPU, {gpus_per_run} GPU each)")
-        outcomes = [o for batch in ray.get(units) for o in batch]
+        outcomes: list[Outcome] = []
+        with GridProgress([t.cfg for t in tasks], enabled=progress) as grid:
+            waiting = list(units)
+            while waiting:
+                ready, waiting = ray.wait(waiting, num_returns=1)
+                for outcome in ray.get(ready[0]):
+                    outcomes.append(outcome)
+                    for note in outcome.notes:
+                        grid.write(log, f"  {note}")
+                    grid.finished(outcome.run_id)
     finally:
         if started_here:
             ray.shutdown()
-    for outcome in outcomes:
-        for note in outcome.notes:
-            log(f"  {note}")
     return outcomes
 
 

@@ -42,7 +42,7 @@ def load_build_module():
 
 #: What book/build.py reads, copied into a scratch checkout so that building the book in a test never
 #: overwrites the developer's executed notebooks in book/_generated/.
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "CITATION.cff", "book", "notebooks")
 
 
 def scratch_checkout(dest: Path) -> Path:
@@ -296,6 +296,13 @@ def test_method_page_renders_math_offline(html_root: Path, tmp_path: Path) -> No
 def test_intro_page_renders(html_root: Path) -> None:
     dom = page_dom(html_root, "book/intro.html")
     assert "Nasty Teacher" in dom and "Stingy Teacher" in dom
+    # the citations, as BibTeX generated from CITATION.cff, in a highlighted code block
+    html = (html_root / "book" / "intro.html").read_text(encoding="utf-8")
+    block = re.search(r'<div class="highlight-bibtex[^"]*">(.*?)</pre>', html, re.S)
+    assert block, "no BibTeX block on the intro page"
+    text = re.sub(r"<[^>]+>", "", block[1])
+    assert "@inproceedings{ma2022sparse," in text and "@software{stingybook," in text
+    assert "Sparse Logits Suffice to Fail Knowledge Distillation" in text
     n_all, n_display = mathjax_containers(dom)
     assert n_display >= 1 and n_all >= 5
     assert not mathjax_errors(dom), f"MathJax could not typeset: {mathjax_errors(dom)}"

@@ -21,19 +21,30 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _spec(requirement: str) -> str:
+    """The version bounds of a requirement, spaces removed (e.g. ``>=1.0.2,<2``)."""
+    rest = requirement.strip()[len(_name(requirement)):]
+    return re.sub(r"^\[[^\]]*\]|\s+", "", rest)  # without extras and spaces
+
+
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pypi = {_name(r) for r in project["dependencies"]}
+    pypi = {_name(r): _spec(r) for r in project["dependencies"]}
     for extra in project["optional-dependencies"].values():
-        pypi |= {_name(r) for r in extra}
+        pypi |= {_name(r): _spec(r) for r in extra}
 
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = set()
+    text = (ROOT / "environment.yml").read_text()
+    env = yaml.safe_load(text)
+    conda = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, str):
-            conda.add(CONDA_TO_PYPI.get(_name(dep), _name(dep)))
-    conda -= {"python", "pip"}
-    assert conda == pypi, f"only in environment.yml: {conda - pypi}; only in pyproject.toml: {pypi - conda}"
+        if isinstance(dep, str) and _name(dep) not in ("python", "pip"):
+            conda[CONDA_TO_PYPI.get(_name(dep), _name(dep))] = _spec(dep)
+    assert set(conda) == set(pypi), (f"only in environment.yml: {set(conda) - set(pypi)}; "
+                                     f"only in pyproject.toml: {set(pypi) - set(conda)}")
+    assert conda == pypi, {k: (conda[k], pypi[k]) for k in pypi if conda[k] != pypi[k]}  # the same bounds
+    # its header names every extra it stands for
+    extras = re.search(r'pip install -e "\.\[([\w,]+)\]"', text)[1].split(",")
+    assert sorted(extras) == sorted(project["optional-dependencies"])
 
 
 def test_import_has_no_side_effects(tmp_path):

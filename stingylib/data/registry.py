@@ -40,19 +40,23 @@ class DatasetInfo:
     std: tuple[float, ...]
     crop_padding: int  # default training augmentation: random crop after zero padding by this much
     flip: bool  # default training augmentation: random horizontal flip
+    train_size: int  # images in the whole training split (before a validation split is held out)
 
 
 _CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 _CIFAR_STD = (0.247, 0.243, 0.261)
 
 DATASETS: dict[str, DatasetInfo] = {
-    "cifar10": DatasetInfo("cifar10", 10, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True),
-    "cifar100": DatasetInfo("cifar100", 100, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True),
-    "fashion-mnist": DatasetInfo("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), crop_padding=2, flip=True),
+    "cifar10": DatasetInfo("cifar10", 10, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True,
+                           train_size=50_000),
+    "cifar100": DatasetInfo("cifar100", 100, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True,
+                            train_size=50_000),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), crop_padding=2, flip=True,
+                                 train_size=60_000),
     # Digits: mean and (population) std of train_x / 255 over the 1347-image train split made by
     # load_dataset("digits"), i.e. `(x.double() / 255).mean()` and `.std(unbiased=False)` → 0.30528,
     # 0.37584, rounded to 4 decimals (tests/test_data.py recomputes and checks them).
-    "digits": DatasetInfo("digits", 10, 1, 8, (0.3053,), (0.3758,), crop_padding=1, flip=False),
+    "digits": DatasetInfo("digits", 10, 1, 8, (0.3053,), (0.3758,), crop_padding=1, flip=False, train_size=1347),
 }
 
 

@@ -78,6 +78,11 @@ class Method(Validated):
         """The object that trains one epoch (default: the standard batch trainer)."""
         return BatchTrainer(cfg, data, device, frozen)
 
+    def images_per_epoch(self, cfg: "RunConfig", train_images: int) -> int:
+        """How many images one epoch trains on, given the run's training split size (default: all of
+        them; a method with its own image source says otherwise). Only estimates use it (an ETA)."""
+        return train_images
+
 
 def _identity(logits: Tensor) -> Tensor:
     return logits

@@ -52,6 +52,10 @@ class DAFL(TeacherView):
                      frozen: dict[str, Frozen]) -> "DaflTrainer":
         return DaflTrainer(cfg, data, device, frozen["teacher"])
 
+    def images_per_epoch(self, cfg: "RunConfig", train_images: int) -> int:
+        """Generated images: ``iterations_per_epoch`` batches (no training image is read)."""
+        return self.iterations_per_epoch * cfg.batch_size
+
 
 class DaflTrainer:
     """One DAFL epoch: ``iterations_per_epoch`` generator batches, each stepping generator and student."""

@@ -9,8 +9,8 @@ the store (:mod:`stingylib.runs.store`).
 from .config import ID_SCHEMA, RunConfig
 from .frames import epoch_metrics, load_runs
 from .record import ACCURACY_PROTOCOL, RECORD_SCHEMA, RecordError, RunRecord, SampleImages, parse_record, provenance
-from .store import STATES, RunBusy, RunStore, atomic_write, atomic_write_json, records
+from .store import STATES, CorruptFileError, RunBusy, RunStore, atomic_write, atomic_write_json, records, sha256_file
 
-__all__ = ["ACCURACY_PROTOCOL", "ID_SCHEMA", "RECORD_SCHEMA", "STATES", "RecordError", "RunBusy", "RunConfig",
-           "RunRecord", "RunStore", "SampleImages", "atomic_write", "atomic_write_json", "epoch_metrics",
-           "load_runs", "parse_record", "provenance", "records"]
+__all__ = ["ACCURACY_PROTOCOL", "ID_SCHEMA", "RECORD_SCHEMA", "STATES", "CorruptFileError", "RecordError", "RunBusy",
+           "RunConfig", "RunRecord", "RunStore", "SampleImages", "atomic_write", "atomic_write_json", "epoch_metrics",
+           "load_runs", "parse_record", "provenance", "records", "sha256_file"]

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 from datetime import datetime, timezone
@@ -97,6 +98,10 @@ class RunRecord:
     selected_epoch: int | None = None
     selected_accuracy: float | None = None
     selected_val_accuracy: float | None = None
+    # SHA-256 (hex) of the run's weights file as written when it finished: whoever loads the weights
+    # (a student loading its teacher, shipped weights in a checkout) checks the file against it.
+    # None in records written before it existed (their weights cannot be checked).
+    weights_sha256: str | None = None
     accuracy_protocol: dict[str, str] = dataclasses.field(default_factory=lambda: dict(ACCURACY_PROTOCOL))
     migrated: dict[str, Any] | None = None  # set by scripts/migrate_records.py: from where, when, what added
     schema: int = RECORD_SCHEMA
@@ -109,8 +114,9 @@ class RunRecord:
         out["sample_logits"] = [list(row) for row in self.sample_logits]
         out["sample_labels"] = list(self.sample_labels)
         out["sample_images"] = None if self.sample_images is None else self.sample_images.to_json()
-        if self.migrated is None:
-            del out["migrated"]
+        for key in ("migrated", "weights_sha256"):  # optional: absent rather than null
+            if out[key] is None:
+                del out[key]
         return {"schema": out.pop("schema"), **out}
 
     def summary(self) -> dict[str, Any]:
@@ -122,6 +128,7 @@ class RunRecord:
                     if isinstance(getattr(self, f.name), (int, float, str)) or getattr(self, f.name) is None})
         row.update(device=self.provenance.get("device"), git_commit=self.provenance.get("git_commit"))
         row.pop("migrated", None)
+        row.pop("weights_sha256", None)
         row.pop("sample_images", None)
         return row
 
@@ -129,6 +136,7 @@ class RunRecord:
 # --- reading ---------------------------------------------------------------------------------------
 
 _NUMBER = (int, float)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _require(cond: bool, path: Path, problem: str) -> None:
@@ -228,6 +236,9 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     for key in ("provenance", "accuracy_protocol"):
         _require(isinstance(data.get(key, {}), dict), path, f"{key} must be an object")
     _require(data.get("migrated") is None or isinstance(data["migrated"], dict), path, "migrated must be an object")
+    digest = data.get("weights_sha256")
+    _require(digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest) is not None), path,
+             f"weights_sha256 must be 64 lowercase hex digits; got {digest!r}")
 
     return RunRecord(
         run_id=data["run_id"], config=config, final_accuracy=float(data["final_accuracy"]),
@@ -239,6 +250,7 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         sample_images=images, provenance=data["provenance"], selected_epoch=selected[0],
         selected_accuracy=None if selected[1] is None else float(selected[1]),
         selected_val_accuracy=None if selected[2] is None else float(selected[2]),
+        weights_sha256=digest,
         accuracy_protocol=data.get("accuracy_protocol", dict(ACCURACY_PROTOCOL)), migrated=data.get("migrated"),
     )
 

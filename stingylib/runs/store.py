@@ -2,7 +2,15 @@
 
 A :class:`RunStore` is two folders: ``results/`` with one JSON record per finished run (small,
 committable) and ``checkpoints/`` with one folder per run (the resumable per-epoch checkpoint and
-the final weights; large, never committed) plus ``checkpoints/.locks/``.
+the final weights; large, never committed) plus ``checkpoints/.locks/``; and, optionally, a
+read-only third: ``shipped/`` with the final weights of the runs others build on (teachers,
+adversaries), committed so that a checkout adds a student without retraining its teacher.
+
+- Weights are trusted only when their SHA-256 is the one their record holds (``weights_sha256``):
+  :meth:`RunStore.weights_file` finds a run's weights (its own, else the shipped copy) and
+  :meth:`RunStore.check_weights` checks them; a mismatch is a :class:`CorruptFileError` naming the
+  file. A run's own weights that fail count as missing (moved aside, the run retrained); shipped
+  weights that fail are an error, never silently retrained over.
 
 - Every file is written atomically (a temporary sibling, then ``os.replace``) with the permissions
   the umask gives a new file, so an interrupted write never leaves half a file and a shared data
@@ -19,6 +27,7 @@ the final weights; large, never committed) plus ``checkpoints/.locks/``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -30,7 +39,7 @@ from typing import Any, Callable, Iterator
 
 import filelock
 
-from ..paths import checkpoints_dir, results_dir
+from ..paths import checkpoints_dir, results_dir, shipped_weights_dir
 from .record import RecordError, RunRecord, parse_record
 
 #: The states of a run, as :meth:`RunStore.state` tells them.
@@ -76,21 +85,49 @@ class RunBusy(RuntimeError):
     """Another process holds the run's lock (it is training that run)."""
 
 
+class CorruptFileError(RuntimeError):
+    """A checkpoint or weights file that cannot be loaded or trusted; the message names it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+#: (path, size, mtime_ns) → SHA-256 hex: a file is hashed once per process while it is unchanged.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 (hex) of a file's bytes (cached while the file's size and mtime are unchanged)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
 @dataclass(frozen=True)
 class RunStore:
     """Result records, weights, checkpoints and locks of a set of runs (usually one profile's)."""
 
     results: Path
     checkpoints: Path
+    shipped: Path | None = None  # read-only shipped weights, ``<run_id>.pt`` (None: none)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", Path(self.results))
         object.__setattr__(self, "checkpoints", Path(self.checkpoints))
+        if self.shipped is not None:
+            object.__setattr__(self, "shipped", Path(self.shipped))
 
     @classmethod
     def for_profile(cls, profile: str) -> "RunStore":
-        """The data root's folders for ``profile``."""
-        return cls(results_dir(profile), checkpoints_dir(profile))
+        """The data root's folders for ``profile`` (with its shipped weights)."""
+        return cls(results_dir(profile), checkpoints_dir(profile), shipped_weights_dir(profile))
 
     # --- paths ----------------------------------------------------------------------------------
 
@@ -105,8 +142,12 @@ class RunStore:
         return self.run_dir(run_id) / "checkpoint.pt"
 
     def weights_path(self, run_id: str) -> Path:
-        """The finished run's final weights with the config that built them (what students load)."""
+        """Where a finished run writes its final weights, with the config that built them."""
         return self.run_dir(run_id) / "final.pt"
+
+    def shipped_path(self, run_id: str) -> Path | None:
+        """Where the run's shipped weights would be (None: this store ships none)."""
+        return None if self.shipped is None else self.shipped / f"{run_id}.pt"
 
     def lock_path(self, run_id: str) -> Path:
         return self.checkpoints / ".locks" / f"{run_id}.lock"
@@ -154,13 +195,93 @@ class RunStore:
         """A valid record exists."""
         return self.try_record(run_id) is not None
 
-    def has_weights(self, run_id: str) -> bool:
-        """The final weights exist and are a whole file (needed by runs that depend on this one).
+    def weights_file(self, run_id: str) -> Path | None:
+        """The weights students of ``run_id`` load: its own final weights when they exist, else its
+        shipped weights when they exist, else None."""
+        for path in (self.weights_path(run_id), self.shipped_path(run_id)):
+            if path is not None and path.exists():
+                return path
+        return None
 
-        Cheap: torch writes a zip archive whose directory is at its end, so a truncated file fails.
+    def check_weights(self, run_id: str, path: Path) -> None:
+        """Check that ``path`` holds the finished run's weights: a whole file whose SHA-256 is the one
+        its record holds. A run's own weights whose record has no checksum (written before records had
+        one) are checked for wholeness only; shipped weights always need the checksum.
+
+        Raises:
+            CorruptFileError: naming the file and the problem (and, for shipped weights, the remedy).
         """
-        path = self.weights_path(run_id)
-        return path.is_file() and zipfile.is_zipfile(path)
+        shipped = path == self.shipped_path(run_id)
+        remedy = (f"; restore the committed file (git checkout -- {path}) or retrain the run "
+                  f"(python -m stingylib run all --only {run_id} --force --profile <profile>)") if shipped else ""
+        if not (path.is_file() and zipfile.is_zipfile(path)):  # torch's zip directory is at the end
+            raise CorruptFileError(path, f"not a whole weights file (truncated, or a Git LFS pointer){remedy}")
+        record = self.try_record(run_id)
+        expected = None if record is None else record.weights_sha256
+        if expected is None:
+            if shipped:
+                raise CorruptFileError(path, f"shipped weights need a record with weights_sha256 to be checked "
+                                             f"against; {self.record_path(run_id)} has none{remedy}")
+            return
+        actual = sha256_file(path)
+        if actual != expected:
+            raise CorruptFileError(path, f"sha256 {actual} does not match weights_sha256 {expected} of its record "
+                                         f"{self.record_path(run_id)}: these are not the run's weights{remedy}")
+
+    def has_weights(self, run_id: str) -> bool:
+        """The run's weights (:meth:`weights_file`) exist and pass :meth:`check_weights` (needed by
+        runs that depend on this one). Its own weights that fail count as missing.
+
+        Raises:
+            CorruptFileError: the shipped weights fail the check (a committed file changed: restore it
+                or retrain the run; it is never retrained over silently).
+        """
+        path = self.weights_file(run_id)
+        if path is None:
+            return False
+        try:
+            self.check_weights(run_id, path)
+        except CorruptFileError:
+            if path == self.shipped_path(run_id):
+                raise
+            return False
+        return True
+
+    def weights_status(self, run_id: str) -> str:
+        """For listings: ``yes`` (its own weights), ``shipped``, ``no`` or ``corrupt`` (failing
+        :meth:`check_weights`)."""
+        path = self.weights_file(run_id)
+        if path is None:
+            return "no"
+        try:
+            self.check_weights(run_id, path)
+        except CorruptFileError:
+            return "corrupt"
+        return "shipped" if path == self.shipped_path(run_id) else "yes"
+
+    def ship(self, run_id: str) -> Path:
+        """Copy the finished run's own weights to its shipped place (atomically), after checking them
+        against its record; return the shipped file.
+
+        Raises:
+            ValueError: the store ships no weights, or the run has no own weights or no record with a checksum.
+            CorruptFileError: its weights do not match its record.
+        """
+        target = self.shipped_path(run_id)
+        if target is None:
+            raise ValueError("this store has no folder of shipped weights (RunStore.shipped is None)")
+        source = self.weights_path(run_id)
+        if not source.is_file():
+            raise ValueError(f"run {run_id!r} has no final weights at {source} to ship; train it first")
+        record = self.try_record(run_id)
+        if record is None or record.weights_sha256 is None:
+            raise ValueError(f"run {run_id!r} has no valid record with weights_sha256 at {self.record_path(run_id)}: "
+                             "(re)train it before shipping its weights")
+        self.check_weights(run_id, source)
+        blob = source.read_bytes()
+        atomic_write(target, lambda f: f.write(blob), binary=True)
+        self.check_weights(run_id, target)
+        return target
 
     def is_usable(self, run_id: str) -> bool:
         """Done, and its weights exist: other runs can build on it."""
