@@ -6,7 +6,8 @@
 - :func:`save_checkpoint` / :func:`resume_checkpoint`: everything a run needs to continue bit for bit
   after its last finished epoch (weights, optimiser states, its random state, history), written
   atomically.
-- :class:`CorruptFileError`: a file that cannot be loaded or belongs to another run; names the file.
+- :class:`~stingylib.runs.store.CorruptFileError` (defined with the store, raised here too): a file
+  that cannot be loaded or belongs to another run; names the file.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ import torch
 
 from . import data as datamod
 from .models import Classifier, build_model
-from .runs import CorruptFileError, RunConfig, RunStore, atomic_write
+from .runs import CorruptFileError, RunConfig, RunStore, atomic_write  # noqa: F401 - the error is part of this API
 from .training import Trainer
-
-__all__ = ["CorruptFileError", "load_network", "load_run", "read_checkpoint_epochs", "resume_checkpoint",
-           "save_checkpoint"]
 
 
 def _torch_load(path: Path, device: torch.device | str = "cpu") -> dict:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 if TYPE_CHECKING:
     from .runs import RunConfig
 
-#: The bar's layout: ``runs 3/40 |████      | 21% · 2:01 elapsed · ETA 7:35 · now: <run>``.
+#: The layout of the bar, which reads e.g. ``runs 3/40 |####   | 21% · 02:01 elapsed · ETA 07:35, now: <run>``.
 BAR_FORMAT = "{desc} |{bar}| {percentage:3.0f}% · {elapsed} elapsed · ETA {remaining}{postfix}"
 
 
