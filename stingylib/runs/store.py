@@ -228,6 +228,17 @@ class RunStore:
             raise CorruptFileError(path, f"sha256 {actual} does not match weights_sha256 {expected} of its record "
                                          f"{self.record_path(run_id)}: these are not the run's weights{remedy}")
 
+    def _checked_weights(self, run_id: str) -> tuple[Path | None, CorruptFileError | None]:
+        """The run's weights file (:meth:`weights_file`) and why it fails :meth:`check_weights`, if it does."""
+        path = self.weights_file(run_id)
+        if path is None:
+            return None, None
+        try:
+            self.check_weights(run_id, path)
+        except CorruptFileError as err:
+            return path, err
+        return path, None
+
     def has_weights(self, run_id: str) -> bool:
         """The run's weights (:meth:`weights_file`) exist and pass :meth:`check_weights` (needed by
         runs that depend on this one). Its own weights that fail count as missing.
@@ -236,26 +247,18 @@ class RunStore:
             CorruptFileError: the shipped weights fail the check (a committed file changed: restore it
                 or retrain the run; it is never retrained over silently).
         """
-        path = self.weights_file(run_id)
-        if path is None:
-            return False
-        try:
-            self.check_weights(run_id, path)
-        except CorruptFileError:
-            if path == self.shipped_path(run_id):
-                raise
-            return False
-        return True
+        path, problem = self._checked_weights(run_id)
+        if problem is not None and path == self.shipped_path(run_id):
+            raise problem
+        return path is not None and problem is None
 
     def weights_status(self, run_id: str) -> str:
         """For listings: ``yes`` (its own weights), ``shipped``, ``no`` or ``corrupt`` (failing
         :meth:`check_weights`)."""
-        path = self.weights_file(run_id)
+        path, problem = self._checked_weights(run_id)
         if path is None:
             return "no"
-        try:
-            self.check_weights(run_id, path)
-        except CorruptFileError:
+        if problem is not None:
             return "corrupt"
         return "shipped" if path == self.shipped_path(run_id) else "yes"
 
