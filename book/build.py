@@ -142,7 +142,7 @@ def ensure_mathjax() -> Path:
 # ---------------------------------------------------------------------------------------------
 
 CITATION = ROOT / "CITATION.cff"
-CITATION_BIB = GENERATED / "citation.bib"  # literalinclude'd by book/intro.md
+CITATION_BIB = "citation.bib"  # written to GENERATED, literalinclude'd by book/intro.md
 #: CFF reference type → BibTeX entry type (those CITATION.cff uses).
 BIBTEX_TYPES = {"conference-paper": "inproceedings", "article": "article", "software": "software",
                 "unpublished": "unpublished", "report": "techreport"}
@@ -184,11 +184,12 @@ def write_citation() -> Path:
     paper = cff["preferred-citation"]
     paper_key = f"{paper['authors'][0]['family-names'].lower()}{paper['year']}{paper['title'].split()[0].lower()}"
     text = _bibtex_entry(paper, paper_key) + "\n" + _bibtex_entry(cff, "stingybook")
-    GENERATED.mkdir(parents=True, exist_ok=True)
-    tmp = CITATION_BIB.with_name(f".{CITATION_BIB.name}.tmp")
+    dest = GENERATED / CITATION_BIB
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, CITATION_BIB)
-    return CITATION_BIB
+    os.replace(tmp, dest)
+    return dest
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_the_book_shows_both_entries_as_bibtex(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("stingy_book_build", ROOT / "book" / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    monkeypatch.setattr(build, "CITATION_BIB", tmp_path / "citation.bib")
+    monkeypatch.setattr(build, "GENERATED", tmp_path / "generated")
     text = build.write_citation().read_text()
     entries = re.findall(r"^@(\w+)\{(\w+),$", text, re.M)
     assert entries == [("inproceedings", "ma2022sparse"), ("software", "stingybook")]
