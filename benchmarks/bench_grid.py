@@ -125,7 +125,7 @@ def worker(side: str, precision: str, out: Path) -> None:
                 records = fit_cohort(unit, store, device="cpu", progress=False, data=data)
             else:
                 records = [fit(unit[0], store, device="cpu", progress=False, data=data)]
-            measured[sig] = sum(r.history[0]["seconds"] for r in records)
+            measured[sig] = sum(r.history[0].seconds for r in records)
             print(f"[{side}] {len(unit)} run(s) {unit[0].label}: {measured[sig]:.2f} s/epoch", flush=True)
     estimate, units = Counter(), units_of(grid, side)
     for unit in units:

@@ -114,7 +114,7 @@ def main() -> None:
 
         def engine_rate(cfg: RunConfig, name: str) -> tuple[float, dict]:
             h = fit(cfg, fresh_store(name), device="cpu", progress=False, data=data).history[0]
-            return h["images_per_s"], h
+            return h.images_per_s, h
 
         def reference_rate(student_model: str) -> float:
             t = load_network(teachers, teacher.run_id)
@@ -136,15 +136,15 @@ def main() -> None:
             snv2 = kd("shufflenetv2")
             store = fresh_store(f"snv2-{r}")
             h = fit(snv2, store, device="cpu", progress=False, data=data).history[0]
-            rates["snv2"].append(h["images_per_s"])
+            rates["snv2"].append(h.images_per_s)
             rates["ref_snv2"].append(reference_rate("shufflenetv2"))
-            train_s = data.train_x.shape[0] / h["images_per_s"]
-            eval_shares.append(1 - train_s / h["seconds"])
-            overheads.append(h["seconds"] / bare_epoch(snv2, store, data))
+            train_s = data.train_x.shape[0] / h.images_per_s
+            eval_shares.append(1 - train_s / h.seconds)
+            overheads.append(h.seconds / bare_epoch(snv2, store, data))
             for name, cohort in cohorts.items():
                 rates[f"solo_{name}"].append(engine_rate(cohort[0], f"solo-{name}-{r}")[0])
                 records = fit_cohort(cohort, fresh_store(f"cohort-{name}-{r}"), device="cpu", progress=False, data=data)
-                rates[f"cohort_{name}"].append(statistics.mean(rec.history[0]["images_per_s"] for rec in records))
+                rates[f"cohort_{name}"].append(statistics.mean(rec.history[0].images_per_s for rec in records))
             print(f"round {r + 1}: " + " ".join(f"{k}={v[-1]:.0f}" for k, v in rates.items()), flush=True)
 
     med = {k: statistics.median(v) for k, v in rates.items()}

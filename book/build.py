@@ -9,8 +9,10 @@ Steps:
    missing and copy its ``es5/`` directory to ``book/_extra/mathjax/``. ``_config.yml`` ships that
    directory with Sphinx ``html_extra_path``, so the built site renders math with no network.
    Write ``book/_generated/citation.bib`` from ``CITATION.cff`` (the intro page shows it).
-2. Execute every notebook in :data:`NOTEBOOKS` with papermill (parameter ``profile``), cwd = the
-   repository root, kernel ``python3`` of this interpreter, into ``book/_generated/<name>.ipynb``.
+2. Execute every notebook in :data:`NOTEBOOKS` (the pages of no experiment and every registered
+   experiment's notebook, :data:`stingylib.experiments.EXPERIMENTS`) with papermill (parameter
+   ``profile``), cwd = the repository root, kernel ``python3`` of this interpreter, into
+   ``book/_generated/<name>.ipynb``.
    Each notebook is written to a temporary file and renamed, so a failed run never leaves a
    half-written notebook for the book to pick up. ``--skip-notebooks`` executes none,
    ``--only-missing`` only those without an executed copy yet. Every NOTEBOOKS entry must be
@@ -48,19 +50,24 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 GENERATED = BOOK / "_generated"
 
+#: The pages that are notebooks of no experiment: the numerical check of the method (before the
+#: results) and the summary of the reproduction (after them).
+PAGES_BEFORE: list[str] = ["notebooks/kl_derivation.ipynb"]
+PAGES_AFTER: list[str] = ["notebooks/cpu_results.ipynb"]
+
+
+def registered_notebooks() -> list[str]:
+    """Every registered experiment's notebook (:data:`stingylib.experiments.EXPERIMENTS`), in order."""
+    from stingylib.experiments import EXPERIMENTS
+
+    return [e.notebook for e in EXPERIMENTS.values() if e.notebook is not None]
+
+
 #: Notebooks executed by papermill before the build, in this order, as paths relative to the
-#: repository root (e.g. "notebooks/table1.ipynb"). Each is written to
-#: book/_generated/<name>.ipynb, and _toc.yml must list it as "book/_generated/<stem>"
-#: (e.g. "- file: book/_generated/table1").
-NOTEBOOKS: list[str] = [
-    "notebooks/kl_derivation.ipynb",
-    "notebooks/teachers.ipynb",
-    "notebooks/table1.ipynb",
-    "notebooks/table2.ipynb",
-    "notebooks/figure.ipynb",
-    "notebooks/cpu_results.ipynb",
-    "notebooks/attacks.ipynb",
-]
+#: repository root (e.g. "notebooks/table1.ipynb"): the pages of no experiment and, between them,
+#: each registered experiment's notebook. Each is written to book/_generated/<name>.ipynb, and
+#: _toc.yml must list it as "book/_generated/<stem>" (e.g. "- file: book/_generated/table1").
+NOTEBOOKS: list[str] = [*PAGES_BEFORE, *registered_notebooks(), *PAGES_AFTER]
 
 PROFILES = ("smoke", "cpu", "paper")
 #: The profile notebooks are executed with when ``--profile`` is not given.

@@ -16,7 +16,7 @@ import argparse
 from stingylib.experiments import plan, teacher_runs
 from stingylib.profiles import get_profile
 from stingylib.runner import execute
-from stingylib.reproduction import is_control
+from stingylib.experiments.calibration import is_control
 from stingylib.runs import RunStore
 
 
@@ -28,8 +28,9 @@ def main() -> int:
     args = parser.parse_args()
     profile = get_profile(args.profile)
     runs = plan(profile, "all")
+    known = {c.run_id: c for c in runs}
     if args.phase == "controls":
-        runs = [c for c in runs if is_control(c)]
+        runs = [c for c in runs if is_control(c, known)]
     elif args.phase == "nasty-teacher":
         runs = [teacher_runs(profile, profile.table1, profile.figure_teacher)["nasty"]]
     store = RunStore.for_profile(profile.name)

@@ -28,7 +28,7 @@ from typing import Any
 
 from stingylib.engine import SAMPLE_IMAGES
 from stingylib.methods import get_method
-from stingylib.runs import RunConfig, RunRecord, RunStore, SampleImages
+from stingylib.runs import EpochMetrics, RunConfig, RunRecord, RunStore, SampleImages
 from stingylib.training import load_data
 
 COMMON = ("model", "dataset", "epochs", "lr", "milestones", "gamma", "width", "seed", "batch_size", "momentum",
@@ -68,7 +68,8 @@ def v1_record(old: dict[str, Any], config: RunConfig, images: SampleImages | Non
         run_id=config.run_id, config=config, final_accuracy=old["final_accuracy"],
         best_accuracy=old["best_accuracy"], best_epoch=old["best_epoch"], teacher_accuracy=old["teacher_accuracy"],
         num_params=old["num_params"], wall_seconds=old["wall_seconds"], images_per_s=old["images_per_s"],
-        history=tuple(old["history"]), sample_logits=tuple(tuple(r) for r in old["sample_logits"]),
+        history=tuple(EpochMetrics.from_json(h, epoch=i) for i, h in enumerate(old["history"], 1)),
+        sample_logits=tuple(tuple(r) for r in old["sample_logits"]),
         sample_labels=tuple(old["sample_labels"]), sample_images=images,
         provenance={k: old.get(k) for k in PROVENANCE}, accuracy_protocol=old["accuracy_protocol"],
         migrated={"from_schema": 1, "from_run_id": old["run_id"], "script": "scripts/migrate_records.py",

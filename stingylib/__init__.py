@@ -4,9 +4,11 @@ Teacher output transforms (stingy-sparse, stingy-smooth, reversed, …), the los
 distillation, the Nasty Teacher and DAFL as pure functions, and the model owner's wrappers. The
 models (:mod:`stingylib.models`), data (:mod:`stingylib.data`), the methods
 (:mod:`stingylib.methods`), runs (:mod:`stingylib.runs`) and the training engine
-(:mod:`stingylib.engine`) are submodules.
+(:mod:`stingylib.engine`) are submodules. Importing the package registers the built-in methods, so
+that any run config or record can be read by name.
 """
 
+from . import methods as _methods  # noqa: F401 - registers the built-in methods (runs read them by name)
 from ._version import __version__
 from .losses import (
     cross_entropy_loss,

@@ -1,4 +1,9 @@
-"""Student-side attacks on a stingy teacher: what a student may do with the logits it is shown (SPEC §7).
+"""Student-side attacks on a stingy teacher: what a student may do with the logits it is shown.
+
+A defence is judged by the best attack against it; these are this project's attacks (the logit
+standardisation of Sun et al., "Logit Standardization in Knowledge Distillation", CVPR 2024, and
+the Skeptical Student of Kundu et al., NeurIPS 2021, are KD options and a method:
+:func:`stingylib.losses.standardize`, :class:`stingylib.methods.skeptical.Skeptical`).
 
 A stingy teacher shows ``s``: its top-N logits in place and ``-inf`` elsewhere. An attack here is a
 map of those *shown* logits only (never the hidden ones, which the attacker does not have) to the

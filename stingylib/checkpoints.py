@@ -20,7 +20,7 @@ import torch
 
 from . import data as datamod
 from .models import Classifier, build_model
-from .runs import CorruptFileError, RunConfig, RunStore, atomic_write  # noqa: F401 - the error is part of this API
+from .runs import CorruptFileError, EpochMetrics, RunConfig, RunStore, atomic_write  # noqa: F401 - the error is part of this API
 from .training import Trainer
 
 
@@ -70,8 +70,8 @@ def load_network(store: RunStore, run_id: str, device: torch.device | str = "cpu
     return load_run(store, run_id)[0].to(device).eval()
 
 
-def save_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer, epochs_done: int, history: list[dict],
-                     wall: float, selected: dict[str, torch.Tensor] | None = None) -> None:
+def save_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer, epochs_done: int,
+                    history: list[EpochMetrics], wall: float, selected: dict[str, torch.Tensor] | None = None) -> None:
     """Write the run's checkpoint after ``epochs_done`` epochs, atomically: its config, history and
     wall time, every module's and optimiser's state, its random state (``trainer.rng_state``) and,
     with a validation split, the network's weights at the epoch selected so far (``selected``)."""
@@ -79,7 +79,7 @@ def save_checkpoint(store: RunStore, cfg: RunConfig, trainer: Trainer, epochs_do
         "run_id": cfg.run_id,
         "config": cfg.to_dict(),
         "epochs_done": epochs_done,
-        "history": history,
+        "history": [h.to_json() for h in history],  # as in records: plain numbers, loadable weights-only
         "wall_seconds": wall,
         "modules": {k: m.state_dict() for k, m in trainer.modules.items()},
         "optimizers": {k: o.state_dict() for k, o in trainer.optimizers.items()},
@@ -101,7 +101,7 @@ def read_checkpoint_epochs(store: RunStore, run_id: str) -> int | None:
 
 
 def resume_checkpoint(store: RunStore, cfg: RunConfig,
-                      trainer: Trainer) -> tuple[int, list[dict], float, dict[str, torch.Tensor] | None]:
+                      trainer: Trainer) -> tuple[int, list[EpochMetrics], float, dict[str, torch.Tensor] | None]:
     """Load the run's checkpoint into ``trainer`` (modules, optimisers, random state); return the
     epochs done, the history, the wall seconds so far and the weights of the epoch selected on the
     validation split so far (0, [], 0.0, None without a checkpoint; None without a validation split).
@@ -123,7 +123,9 @@ def resume_checkpoint(store: RunStore, cfg: RunConfig,
         rng = payload["rng"].cpu()
         torch.set_rng_state(rng)  # checks that it is a generator state
         trainer.rng_state = rng
-        epochs_done, history, wall = payload["epochs_done"], payload["history"], payload["wall_seconds"]
+        epochs_done, wall = payload["epochs_done"], payload["wall_seconds"]
+        history = [EpochMetrics.from_json(entry, epoch=i, terms=cfg.method.terms)
+                   for i, entry in enumerate(payload["history"], 1)]
         selected = payload.get("selected")
         if selected is not None:
             _check_state(trainer.network, selected)

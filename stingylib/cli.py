@@ -1,38 +1,41 @@
 """Command line: ``python -m stingylib {run,status,table,ship,fetch} …`` (also installed as ``stingylib``).
 
-    python -m stingylib run {table1,table2,figure,attacks,all} --profile P [--executor local|ray] [--address A]
-                                                     [--jobs J] [--threads T] [--device D] [--force]
-                                                     [--only RUN_ID] [--no-cohorts] [--compile]
-    python -m stingylib status --profile P [--target T]
-    python -m stingylib table {table1,table2,figure,attacks} --profile P [--format text|markdown|csv]
-                                                             [--metric selected|final|best]
+    python -m stingylib run TARGET --profile P [--executor local|ray] [--address A] [--jobs J]
+                                   [--threads T] [--device D] [--force] [--only RUN_ID] [--no-cohorts]
+                                   [--compile]
+    python -m stingylib status --profile P [--target TARGET]
+    python -m stingylib table EXPERIMENT --profile P [--format text|markdown|csv] [--metric selected|final|best]
     python -m stingylib ship --profile P       # copy the teachers' weights to weights/P/ (to commit)
     python -m stingylib fetch --profile P      # make the profile's datasets available
+
+EXPERIMENT is a registered experiment (:data:`stingylib.experiments.base.EXPERIMENTS`: ``teachers``,
+``table1``, ``figure``, ``table2``, ``attacks`` and any registered later); TARGET is one of them or
+``all``. Errors a user can act on are one line on stderr (exit 1; Ctrl-C exits 130), never a
+traceback: a missing result, a bad data root, a corrupt file, a full disk, a worker that died.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import sys
 import time
 import warnings
 from typing import Sequence
 
-from .profiles import PROFILES
+from .experiments import ensure_results, get_experiment, plan, status_frame, targets
+from .experiments.ensure import MissingResultsError
+from .profiles import PROFILES, get_profile
+from .runner import WorkerDied, execute
+from .runs import STATES, CorruptFileError, RunStore
 
 
-def _store(profile: str):
-    from .runs import RunStore
-
+def _store(profile: str) -> RunStore:
     return RunStore.for_profile(profile)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiments import plan
-    from .profiles import get_profile
-    from .runner import ensure_results, execute
-
     start = time.perf_counter()
     options = dict(executor=args.executor, force=args.force, jobs=args.jobs, threads=args.threads,
                    device=args.device, address=args.address, cohort_size=1 if args.no_cohorts else None,
@@ -58,10 +61,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .experiments import status_frame
-
-    from .runs import STATES
-
     frame = status_frame(args.profile, _store(args.profile), args.target)
     counts = frame["state"].value_counts().to_dict()
     print(frame.to_string(index=False))
@@ -70,18 +69,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from . import experiments
-
-    store = _store(args.profile)
     metric = None if args.metric is None else f"{args.metric}_accuracy"  # None: the profile's own
-    if args.name == "figure":
-        frame = experiments.figure_frame(args.profile, store, metric)
-    elif args.name == "attacks":
-        from .attack_grid import attack_frame, formatted_attack_table
-
-        frame = formatted_attack_table(attack_frame(args.profile, store, metric))
-    else:
-        frame = getattr(experiments, f"{args.name}_frame")(args.profile, store, metric).formatted()
+    frame = get_experiment(args.name).table(get_profile(args.profile), _store(args.profile), metric)
     if args.format == "csv":
         sys.stdout.write(frame.to_csv())
     elif args.format == "markdown":
@@ -92,8 +81,6 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    from .experiments import plan
-
     store = _store(args.profile)
     catalogue = plan(args.profile, "all")
     needed = sorted({d for cfg in catalogue for d in cfg.dependencies()})
@@ -116,7 +103,6 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .data import ensure_dataset
-    from .profiles import get_profile
 
     profile = get_profile(args.profile)
     for dataset in sorted({profile.table1.dataset, *(d.teacher.dataset for d in profile.table2)}):
@@ -130,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     profile = dict(choices=sorted(PROFILES), default="smoke", help="experiment profile (default: smoke)")
 
-    run = sub.add_parser("run", help="train every run a table or the figure needs (finished runs are skipped)")
-    run.add_argument("target", choices=["table1", "table2", "figure", "attacks", "all"])
+    run = sub.add_parser("run", help="train every run an experiment needs (finished runs are skipped)")
+    run.add_argument("target", choices=targets())
     run.add_argument("--profile", **profile)
     run.add_argument("--executor", choices=["local", "ray"], default="local")
     run.add_argument("--address", default=None, help="address of an existing Ray cluster (ray executor)")
@@ -153,11 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="which runs are done, corrupt, running, interrupted or missing")
     status.add_argument("--profile", **profile)
-    status.add_argument("--target", choices=["table1", "table2", "figure", "attacks", "all"], default="all")
+    status.add_argument("--target", choices=targets(), default="all")
     status.set_defaults(func=cmd_status)
 
-    table = sub.add_parser("table", help="print a results table in the paper's format")
-    table.add_argument("name", choices=["table1", "table2", "figure", "attacks"])
+    table = sub.add_parser("table", help="print an experiment's results table in the paper's format")
+    table.add_argument("name", choices=targets()[:-1])
     table.add_argument("--profile", **profile)
     table.add_argument("--format", choices=["text", "markdown", "csv"], default="text")
     table.add_argument("--metric", choices=["selected", "final", "best"], default=None,
@@ -187,19 +173,50 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m stingylib``: errors the user can fix are one line on stderr, exit 1."""
-    from .runner import MissingResultsError
-    from .runs import CorruptFileError
+#: What a full disk (or a file-size limit) looks like: the OSError's errno, or the words of torch's error
+#: when it could not write a checkpoint ("PytorchStreamWriter failed writing file …: file write failed").
+_FULL_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file too large",
+                errno.EDQUOT: "disk quota exceeded"}
+_FULL_WORDS = ("No space left on device", "file write failed", "File too large")
 
+RESUMES = "finished runs are kept and no file is half-written: rerun the same command to resume from the last epoch"
+
+
+def _disk_full(err: BaseException) -> str | None:
+    """Why ``err`` (or an error it was raised while handling: torch's writer reports a full disk as an
+    "enforce fail" raised over the OSError) means that a file could not be written for lack of space;
+    None when it does not."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return _FULL_ERRNOS[err.errno] + (f" writing {err.filename}" if err.filename else "")
+        if isinstance(err, (OSError, RuntimeError)) and any(words in str(err) for words in _FULL_WORDS):
+            return "a file could not be written (is the disk full?)"
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m stingylib``: errors the user can act on are one line on stderr, with
+    what happened and what to do (exit 1; Ctrl-C: exit 130)."""
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = _warn
             return args.func(args)
-    except (ValueError, MissingResultsError, FileNotFoundError, CorruptFileError) as err:
+    except KeyboardInterrupt:
+        print(f"interrupted: {RESUMES}", file=sys.stderr)
+        return 130
+    except (ValueError, MissingResultsError, FileNotFoundError, CorruptFileError, WorkerDied) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError) as err:
+        reason = _disk_full(err)
+        if reason is None:
+            raise
+        print(f"error: {reason}: free some disk space; {RESUMES}", file=sys.stderr)
         return 1
 
 

@@ -5,14 +5,18 @@ real batches) on a fixed batch, the first :data:`DIAG_IMAGES` test images, with 
 mode and nothing trained (no optimiser step, no BatchNorm statistics moved, no random numbers drawn,
 so a run's training is exactly what it is without them). The method's own loss is evaluated on
 that batch, and its gradients are taken with respect to the student's logits (per image: the loss's
-batch mean times the batch size):
+batch mean times the batch size). What is measured follows the loss terms the method declares
+(:attr:`stingylib.runs.method.MethodSpec.terms`; names from
+:func:`stingylib.runs.metrics.diagnostic_names`, stored with the prefix ``diag_``):
 
-- ``diag_logit_range``: the mean over images of ``max(z) − min(z)`` of the student's logits;
-- ``diag_kd``, ``diag_ce``: the loss's (weighted) KD and CE terms on the batch;
-- ``diag_kd_grad_kept`` / ``diag_kd_grad_hidden``: the mean over images of the L2 norm of the KD
-  term's gradient on the *kept* classes (the teacher's top-N, N the view's ``keep`` or, for a view
-  without one, :func:`default_keep`) and on the other, *hidden* classes;
-- ``diag_ce_grad``: the same norm of the CE term's gradient over all classes.
+- ``logit_range``: the mean over images of ``max(z) − min(z)`` of the student's logits;
+- per teacher term ``t`` (e.g. KD's ``kd``): ``t``, its (weighted) value on the batch, and
+  ``t_grad_kept`` / ``t_grad_hidden``, the mean over images of the L2 norm of its gradient on the
+  *kept* classes (the teacher's top-N, N the view's ``keep`` or, for a view without one,
+  :func:`default_keep`) and on the other, *hidden* classes;
+- per label term ``t`` (e.g. ``ce``): ``t`` and ``t_grad``, the same norm over all classes.
+
+A term the method declares but its loss does not return is an error, never a silent 0.
 
 A teacher-side transform decides what "kept" means for a stingy teacher; for a normal teacher or an
 attack the same split is measured, so the numbers of every variant are comparable. These are
@@ -30,15 +34,20 @@ from torch import Tensor, nn
 from . import data as datamod
 from .data import ImageData
 from .fastpath import precision_context
-from .training import Batch, Frozen, Outputs
+from .runs.method import OTHER_TERM, TEACHER_TERM
+from .runs.metrics import DIAG_PREFIX, diagnostic_names
+from .training import Batch, Frozen, Outputs, check_terms
 
 if TYPE_CHECKING:
     from .methods import Method
 
 #: How many test images the diagnostics use (the first ones, the same for every run of a dataset).
 DIAG_IMAGES = 256
-#: The history keys the diagnostics add.
-DIAG_KEYS = ("diag_logit_range", "diag_kd", "diag_ce", "diag_kd_grad_kept", "diag_kd_grad_hidden", "diag_ce_grad")
+
+
+def diagnostic_keys(method: "Method") -> tuple[str, ...]:
+    """The history keys (``diag_<name>``) the diagnostics of ``method``'s runs add."""
+    return tuple(DIAG_PREFIX + name for name in diagnostic_names(method.terms))
 
 
 def applies(method: "Method") -> bool:
@@ -71,8 +80,13 @@ class Diagnostics:
 
     def measure(self, method: "Method", network: nn.Module, modules: dict[str, nn.Module], precision: str,
                 memory_format: torch.memory_format, epoch: int) -> dict[str, float]:
-        """The diagnostics of the network as it stands (see the module's docstring): floats by key
-        (a value that is not finite, e.g. a KD term of a diverging run, is left out)."""
+        """The diagnostics of the network as it stands (see the module's docstring): floats by name,
+        without the ``diag_`` prefix (a value that is not finite, e.g. a KD term of a diverging run,
+        is left out).
+
+        Raises:
+            ValueError: the method's loss does not return exactly the terms it declares.
+        """
         modes = {name: m.training for name, m in modules.items()}
         for m in modules.values():
             m.eval()
@@ -95,24 +109,27 @@ class Diagnostics:
         taps = {k: v.detach() for k, v in taps.items()}
         extra = {k: m for k, m in modules.items() if k != "network"}
         losses = method.loss(Batch(x, self.y, Outputs(z, taps), self.shown, extra, epoch))
+        check_terms(method, losses)
         n = z.shape[0]
         zd = z.detach()
-        out = {"diag_logit_range": float((zd.amax(dim=1) - zd.amin(dim=1)).mean())}
-        for term in ("kd", "ce"):
-            value = losses.get(term)
-            out[f"diag_{term}"] = float(value.detach()) if value is not None else 0.0
+        out = {"logit_range": float((zd.amax(dim=1) - zd.amin(dim=1)).mean())}
+        for term, kind in method.terms.items():
+            if kind == OTHER_TERM:
+                continue
+            value = losses[term]
+            out[term] = float(value.detach())
             grad = _grad(value, z) * n  # (n, K): per-image gradient of the term
-            if term == "kd":
-                out["diag_kd_grad_kept"] = _row_norm(grad, self.kept)
-                out["diag_kd_grad_hidden"] = _row_norm(grad, ~self.kept)
+            if kind == TEACHER_TERM:
+                out[f"{term}_grad_kept"] = _row_norm(grad, self.kept)
+                out[f"{term}_grad_hidden"] = _row_norm(grad, ~self.kept)
             else:
-                out["diag_ce_grad"] = _row_norm(grad, torch.ones_like(self.kept))
+                out[f"{term}_grad"] = _row_norm(grad, torch.ones_like(self.kept))
         return {k: v for k, v in out.items() if math.isfinite(v)}  # a record holds finite numbers only
 
 
-def _grad(value: Tensor | None, z: Tensor) -> Tensor:
-    """d value / d z, zeros when the term is absent or does not depend on z (e.g. KD on an exit head)."""
-    if value is None or not value.requires_grad:
+def _grad(value: Tensor, z: Tensor) -> Tensor:
+    """d value / d z, zeros when the term does not depend on z (e.g. KD on an exit head)."""
+    if not value.requires_grad:
         return torch.zeros_like(z)
     (grad,) = torch.autograd.grad(value, z, retain_graph=True, allow_unused=True)
     return torch.zeros_like(z) if grad is None else grad

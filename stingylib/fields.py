@@ -28,6 +28,12 @@ def check(*checks: Check) -> dict[str, tuple[Check, ...]]:
     return {"checks": checks}
 
 
+def doc(text: str) -> dict[str, str]:
+    """Field metadata carrying what a field means, for generated documentation (e.g. the book's table of
+    a profile's settings): ``field(default=..., metadata=doc("..."))``."""
+    return {"doc": " ".join(text.split())}
+
+
 # --- value checks: each returns None when fine, else what is allowed --------------------------------
 
 
@@ -138,12 +144,22 @@ def _describe(hint: Any) -> str:
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved type hints of a class's fields (resolved once per class)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Validated:
     """Base of frozen dataclasses whose fields are coerced to their hints and checked when built."""
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _hints(type(self))
         owner = type(self).__name__
         for f in dataclasses.fields(self):
             where = f"{owner}.{f.name}"
@@ -190,15 +206,27 @@ def canonical(value: Any) -> Any:
     raise ValueError(f"cannot normalise a {type(value).__name__} for an identity")
 
 
+def default_of(f: Any) -> Any:
+    """A dataclass field's default value: its ``default``, or what its ``default_factory`` makes;
+    ``dataclasses.MISSING`` for a required field."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
 def non_default(obj: Validated, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """The fields of ``obj`` that differ from their defaults (required fields always), normalised;
-    fields named in ``exclude`` are left out."""
+    fields named in ``exclude`` are left out. A field with a ``default_factory`` is compared with the
+    value its factory makes, so adding such a field never changes an identity either."""
     out = {}
     for f in dataclasses.fields(obj):
         if f.name in exclude:
             continue
         value = canonical(getattr(obj, f.name))
-        if f.default is not dataclasses.MISSING and value == canonical(f.default):
+        default = default_of(f)
+        if default is not dataclasses.MISSING and value == canonical(default):
             continue
         out[f.name] = value
     return out

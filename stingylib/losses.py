@@ -1,4 +1,9 @@
-"""Losses as pure functions of tensors and scalars (SPEC §3).
+"""Losses as pure functions of tensors and scalars.
+
+Each is the loss of the code it names: KD as in the Stingy Teacher and Nasty Teacher code (α weights
+the KD term), the Nasty Teacher's adversarial loss (VITA-Group/Nasty-Teacher, ``train_nasty.py``),
+and DAFL's generator and student losses (huawei-noah/Data-Efficient-Model-Compression,
+``DAFL/DAFL-train.py``).
 
 Every loss returns a dict of named scalar tensors; the key ``total`` is what is back-propagated and
 the other keys are its (already weighted) terms, for logging. Logits are cast to float32 first so

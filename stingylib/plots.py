@@ -1,7 +1,7 @@
 """The book's figures as pure functions: data in, a matplotlib Figure out.
 
 - :func:`plot_figure`: the paper's sparse / smooth / reversed comparison, student accuracy against
-  the number ``N`` of classes a teacher keeps, from :func:`stingylib.experiments.figure_frame`, with
+  the number ``N`` of classes a teacher keeps, from :func:`stingylib.experiments.figure.figure_frame`, with
   normal KD at the curves' τ and at the recipe's KD τ as two reference lines (:func:`figure_labels`
   names them).
 - :func:`plot_teacher_outputs`: what a normal, stingy-sparse, stingy-smooth and reversed teacher
@@ -36,7 +36,7 @@ CURVES = {
     "stingy_smooth": dict(label="stingy-smooth (top-N, flat tail)", marker="s", linestyle="--"),
 }
 #: The figure's horizontal reference lines (``normal_kd_temperature``:
-#: :data:`stingylib.experiments.NORMAL_KD_TEMPERATURE`, normal KD at the recipe's KD τ).
+#: :data:`stingylib.experiments.figure.NORMAL_KD_TEMPERATURE`, normal KD at the recipe's KD τ).
 REFERENCES = {
     "normal": dict(label="normal KD (all K classes)", linestyle="-."),
     "normal_kd_temperature": dict(label="normal KD (all K classes)", linestyle=(0, (5, 2))),
@@ -89,7 +89,7 @@ def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | 
     """Student accuracy against the number ``N`` of classes the teacher keeps.
 
     Args:
-        frame: :func:`stingylib.experiments.figure_frame` output: columns ``curve``
+        frame: :func:`stingylib.experiments.figure.figure_frame` output: columns ``curve``
             (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``,
             ``normal_kd_temperature``, ``baseline``), ``keep``, ``mean`` (accuracy in %), optional
             ``std`` and ``count`` (seeds behind a point). Missing points (NaN) are left out.
@@ -307,7 +307,7 @@ def plot_diagnostics(frame: pd.DataFrame, *, title: str | None = None,
 
     Args:
         frame: one row per (curve, seed, epoch) with a ``curve`` label column, ``epoch`` and the
-            diagnostics' columns (:func:`stingylib.attack_grid.attack_diagnostics`, one student,
+            diagnostics' columns (:func:`stingylib.experiments.attacks.attack_diagnostics`, one student,
             with a ``curve`` column added); curves are drawn in the order they first appear.
         title: the figure's title.
         panels: history key → (panel title, log scale); default :data:`DIAGNOSTIC_PANELS`.

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, TextIO
 
 from tqdm import tqdm
 
+from .data import DATASETS
+
 if TYPE_CHECKING:
     from .runs import RunConfig
 
@@ -28,14 +30,12 @@ BAR_FORMAT = "{desc} |{bar}| {percentage:3.0f}% · {elapsed} elapsed · ETA {rem
 
 def run_work(cfg: "RunConfig") -> int:
     """The images a run trains on, over all its epochs: the unit of the grid's progress and ETA."""
-    from .data import DATASETS
-
     info = DATASETS[cfg.dataset]
     if cfg.train_per_class is not None:
         images = cfg.train_per_class * info.num_classes
     else:
         images = info.train_size - (cfg.val_per_class or 0) * info.num_classes
-    return cfg.epochs * cfg.method.images_per_epoch(cfg, images)
+    return cfg.epochs * cfg.method.images_per_epoch(cfg.spec, images)
 
 
 class GridProgress:

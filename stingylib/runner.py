@@ -17,26 +17,35 @@ Runs that share a teacher and their data order train as one cohort (:func:`group
 batch and one teacher pass per step serve every member, and each member's record is what it would
 be alone. ``cohort_size=1`` (``run --no-cohorts``) trains one run at a time.
 
-Every unit is trained through :func:`stingylib.engine.train_cohort`, which holds each run's lock and
+Every unit is trained through :func:`stingylib.engine.locked.train_locked`, which holds each run's lock and
 asks again whether it is done: two processes running the same targets on one data root train every
 run once between them. A run locked by another process is put back and tried again later.
+
+Interruptions lose nothing: Ctrl-C stops the workers at once (each finished epoch is checkpointed,
+every file is written atomically) and raises :class:`KeyboardInterrupt`; a worker that dies
+(killed, out of memory) raises :class:`WorkerDied` naming its runs. Rerunning resumes either.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import dataclasses
 import functools
 import graphlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from .engine import Outcome, train_cohort
+from tqdm import tqdm
+
+from .engine import Outcome, train_locked
 from .progress import GridProgress
-from .runs import RunConfig, RunStore
+from .runs import RunBusy, RunConfig, RunStore
 
 #: The options each executor takes (besides the runs, the store and ``force``).
 EXECUTOR_OPTIONS: dict[str, frozenset[str]] = {
@@ -77,13 +86,14 @@ class Unit:
         return {d for t in self.tasks for d in t.cfg.dependencies()}
 
     def train(self, store: RunStore, **options: object) -> list[Outcome]:
-        """:func:`stingylib.engine.train_cohort` of the unit's runs."""
-        return train_cohort([t.cfg for t in self.tasks], store, force=self.tasks[0].force,
+        """:func:`stingylib.engine.locked.train_locked` of the unit's runs."""
+        return train_locked([t.cfg for t in self.tasks], store, force=self.tasks[0].force,
                             need_weights={t.run_id for t in self.tasks if t.need_weights}, **options)
 
 
-class MissingResultsError(RuntimeError):
-    """Results a page needs are missing and training was not allowed; the message lists them."""
+class WorkerDied(RuntimeError):
+    """A worker process died while training (killed, or out of memory); the message names its runs
+    and says that a rerun resumes them."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,9 +179,14 @@ def group_cohorts(tasks: list[Task], cohort_size: int = COHORT_SIZE) -> list[Uni
 # --------------------------------------------------------------------------------------------
 
 
-def _watch_parent(parent: int) -> None:
+def _init_worker(parent: int) -> None:
     """Worker initialiser: exit as soon as the parent process is gone (a killed runner leaves no
-    orphan training). The run's lock dies with the worker; its last epoch checkpoint stays."""
+    orphan training; the run's lock dies with the worker, its last epoch checkpoint stays), leave
+    Ctrl-C to the parent, which stops the workers itself (so no worker prints a traceback), and give
+    tqdm a thread lock instead of its default semaphore, which a worker stopped by the parent could
+    not release (the resource tracker would warn of a leak)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -196,6 +211,34 @@ class _InlinePool:
         pass
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block Ctrl-C (SIGINT) in this thread meanwhile, where the platform can (POSIX).
+
+    A worker process is started by ``submit``, in this thread, and inherits the blocked signal: Ctrl-C
+    reaches the whole process group, but only this process handles it (and stops the workers), so no
+    worker prints a traceback, not even while it is still starting. A Ctrl-C that arrives meanwhile
+    is delivered here as soon as the block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop(pool: cf.Executor) -> None:
+    """Stop a pool's workers now (their runs resume from their last epoch checkpoint) and shut it
+    down. The standard library has no public way to stop a worker mid-task: its processes are
+    terminated directly."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str = "auto",
               threads: int | None = None, progress: bool | None = None, cohort_size: int = COHORT_SIZE,
               compile: bool = False, log: Callable[[str], None] = print) -> list[Outcome]:
@@ -210,8 +253,9 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
     else:
         threads = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
         progress = False  # workers share one terminal
-        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_watch_parent, initargs=(os.getpid(),))
+        with _sigint_blocked():  # the pool's helper processes start with Ctrl-C blocked, as its workers do
+            pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_init_worker, initargs=(os.getpid(),))
     options = dict(wait=False, device=device, progress=progress, threads=threads, compile=compile)
     planned = {t.run_id for t in tasks}
     # Runs others wait for (teachers) start first: a ready unit's priority is how many planned runs
@@ -240,7 +284,8 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                         started += 1
                         say(f"[start {started}/{len(tasks)}] {rid}{cohort}")
                     grid.started(unit.run_ids)
-                running[pool.submit(unit.train, store, **options)] = unit
+                with _sigint_blocked():  # a worker started here inherits the blocked Ctrl-C
+                    running[pool.submit(unit.train, store, **options)] = unit
             if not running:  # everything ready is locked by another process: wait a little
                 time.sleep(max(0.05, min(retry_at.values(), default=now + RETRY_SECONDS) - now))
                 continue
@@ -248,7 +293,14 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
             for future in done:
                 unit = running.pop(future)
                 busy = []
-                for task, outcome in zip(unit.tasks, future.result()):  # re-raises a run's error here
+                try:
+                    results = future.result()  # re-raises a run's error here
+                except cf.process.BrokenProcessPool:
+                    stopped = sorted({rid for u in [unit, *running.values()] for rid in u.run_ids})
+                    raise WorkerDied(f"a worker process died (killed, or out of memory?) while training "
+                                     f"{', '.join(stopped)}; finished runs are kept: rerun the same command to "
+                                     "resume the others from their last epoch") from None
+                for task, outcome in zip(unit.tasks, results):
                     for note in outcome.notes:
                         say(f"  {note}")
                     if outcome.status == "busy":
@@ -266,8 +318,11 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                             say(f"  {task.run_id} is being trained by another process; waiting for it")
                     retry_at[again] = time.monotonic() + RETRY_SECONDS
                     pending.append(again)
+    except KeyboardInterrupt:
+        _stop(pool)  # stop now: every finished epoch is checkpointed, and no file is ever half-written
+        raise
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # let running runs end (their records stay valid)
+        pool.shutdown(wait=True, cancel_futures=True)  # a run failed: let the others end (their records stay valid)
         raise
     finally:
         grid.close()
@@ -373,7 +428,7 @@ def execute(runs: Iterable[RunConfig], store: RunStore, *, executor: str = "loca
             ``address`` and ``gpus_per_run``.
 
     Returns:
-        One :class:`~stingylib.engine.Outcome` per run: the skipped ones first, then the others in
+        One :class:`~stingylib.engine.locked.Outcome` per run: the skipped ones first, then the others in
         finishing order.
 
     Raises:
@@ -382,46 +437,24 @@ def execute(runs: Iterable[RunConfig], store: RunStore, *, executor: str = "loca
     """
     options = _check_options(executor, options)
     tasks, skipped = plan_tasks(runs, store, force=force, catalogue=catalogue)
+    skipped = [_tidy(store, outcome, options.get("log", print)) for outcome in skipped]
     if not tasks:
         return skipped
     store.check_writable()
     return skipped + EXECUTORS[executor](tasks, store, **options)
 
 
-def ensure_results(profile: str, target: str = "all", *, train: bool | None = None, executor: str = "local",
-                   force: bool = False, **options: object) -> list[Outcome]:
-    """Make sure every run of ``target`` (``table1``, ``table2``, ``figure``, ``all``) of ``profile``
-    has its result in the profile's store under the data root.
-
-    Args:
-        profile: ``smoke``, ``cpu`` or ``paper``.
-        target: which experiment's runs.
-        train: train what is missing. None (default): only for the ``smoke`` profile, so that a
-            page of the ``cpu`` or ``paper`` profile never starts hours of training by surprise.
-        executor, force, options: as for :func:`execute`; runs use the profile's thread count
-            unless ``threads`` is given.
-
-    Raises:
-        MissingResultsError: results are missing and ``train`` is false; the message lists them and
-            gives the command that makes them.
-    """
-    from .experiments import plan
-    from .profiles import get_profile
-
-    prof = get_profile(profile)
-    train = prof.name == "smoke" if train is None else train
-    runs = plan(prof, target)
-    store = RunStore.for_profile(prof.name)
-    if not train:
-        missing = [c.run_id for c in runs if not store.is_done(c.run_id)]
-        if missing:
-            listed = "\n  ".join(missing[:20]) + (f"\n  … and {len(missing) - 20} more" if len(missing) > 20 else "")
-            raise MissingResultsError(
-                f"{len(missing)} of the {len(runs)} runs of {target!r} (profile {prof.name!r}) have no result in "
-                f"{store.results}:\n  {listed}\nMake them with:\n  python -m stingylib run {target} --profile "
-                f"{prof.name} --jobs 2\n(or `make results PROFILE={prof.name} FORCE=`), or pass train=True.")
-        if force:
-            raise ValueError("force=True retrains runs: it needs train=True")
-    if options.get("threads") is None:
-        options["threads"] = prof.threads
-    return execute(runs, store, executor=executor, force=force, catalogue=plan(prof, "all"), **options)
+def _tidy(store: RunStore, outcome: Outcome, log: Callable[[str], None]) -> Outcome:
+    """A skipped (finished) run's leftover checkpoint, left by a kill between its record and the
+    checkpoint's removal, is removed under the run's lock (unless another process holds it)."""
+    if not store.checkpoint_path(outcome.run_id).exists():
+        return outcome
+    try:
+        with store.lock(outcome.run_id, wait=False):
+            note = store.discard_leftover_checkpoint(outcome.run_id)
+    except RunBusy:  # another process (re)trains it: its checkpoint is its own
+        return outcome
+    if note is None:
+        return outcome
+    log(f"  {note}")
+    return dataclasses.replace(outcome, notes=outcome.notes + (note,))

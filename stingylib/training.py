@@ -6,20 +6,22 @@
 - :class:`FrozenNet`: a finished run's network, frozen (eval mode, no gradient), in its own precision;
   :class:`Frozen`: how one run sees it in one role (a view of its logits).
 - :class:`BatchTrainer`: the standard epoch body: real images → frozen outputs → the method's loss →
-  one SGD step. :func:`train_cohort_epoch` steps several of them on the same batches, each frozen
+  one SGD step. :func:`cohort_epoch` steps several of them on the same batches, each frozen
   network running once per batch (a cohort). A method with another body (DAFL's generator) provides
   its own trainer with the same :class:`Trainer` interface; it trains alone.
 - :func:`load_data`, :func:`build_network`, :func:`learning_rate`, :func:`sgd`: shared by all.
 
-Nothing here knows a method by name: the method object (:class:`stingylib.methods.base.Method`) brings
-its roles, taps, views and loss.
+Everything here reads a run's :class:`~stingylib.runs.spec.TrainSpec` (model, data, optimisation),
+never its identity. Nothing here knows a method by name: the method object
+(:class:`stingylib.methods.base.Method`, which imports this module) brings its roles, taps, views, terms
+and loss.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Protocol, Sequence
+from typing import Callable, ContextManager, Iterable, Protocol, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,9 +31,8 @@ from .data import DatasetInfo, ImageData
 from ._checks import values_trusted
 from .fastpath import memory_format, precision_context
 from .models import Classifier, build_model, fold_batchnorm
-
-if TYPE_CHECKING:  # imported for type hints only: runs.config imports the methods, which import this
-    from .runs.config import RunConfig
+from .runs.method import MethodSpec
+from .runs.spec import TrainSpec
 
 Losses = dict[str, Tensor]
 
@@ -60,13 +61,13 @@ class FrozenNet:
     """A finished run's network, frozen (eval mode, no gradient), run in its own run's precision.
 
     One object per frozen run in a fit: a cohort's members that share a teacher share this object,
-    so the teacher runs once per batch for all of them (:func:`train_cohort_epoch`). ``taps`` is the
+    so the teacher runs once per batch for all of them (:func:`cohort_epoch`). ``taps`` is the
     union of the intermediate outputs its viewers read.
     """
 
-    def __init__(self, network: Classifier, cfg: "RunConfig", device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
-        self.format = memory_format(cfg.model, cfg.precision, device, "infer")
+    def __init__(self, network: Classifier, spec: TrainSpec, device: torch.device) -> None:
+        self.spec, self.device = spec, device
+        self.format = memory_format(spec.model, spec.precision, device, "infer")
         # Frozen = eval mode for good: its BatchNorms fold into its convolutions (same function, faster).
         self.network = fold_batchnorm(network).to(device, memory_format=self.format)
         for p in self.network.parameters():
@@ -80,7 +81,7 @@ class FrozenNet:
 
     def context(self) -> ContextManager:
         """The autocast context of this network's precision."""
-        return precision_context(self.device, self.cfg.precision)
+        return precision_context(self.device, self.spec.precision)
 
     def __call__(self, x: Tensor) -> Outputs:
         """(B, C, H, W) images → raw float32 logits (B, K) and the taps (no gradient)."""
@@ -133,32 +134,32 @@ class Trainer(Protocol):
         ...
 
 
-def load_data(cfg: "RunConfig") -> ImageData:
-    """The config's dataset: its validation split held out of the training split first (when the
-    config has one), then reduced to the class-balanced subset the config asks for (if any)."""
-    data = datamod.split_validation(datamod.load_dataset(cfg.dataset), cfg.val_per_class)
-    if cfg.train_per_class is None and cfg.test_per_class is None:
+def load_data(spec: TrainSpec) -> ImageData:
+    """The run's dataset: its validation split held out of the training split first (when the run
+    has one), then reduced to the class-balanced subset the run asks for (if any)."""
+    data = datamod.split_validation(datamod.load_dataset(spec.dataset), spec.val_per_class)
+    if spec.train_per_class is None and spec.test_per_class is None:
         return data
     return datamod.class_balanced_subset(
-        data, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=0
+        data, train_per_class=spec.train_per_class, test_per_class=spec.test_per_class, seed=0
     )
 
 
-def build_network(cfg: "RunConfig", info: DatasetInfo) -> Classifier:
-    """The config's network, initialised from ``cfg.seed`` (same seed → same weights)."""
-    torch.manual_seed(cfg.seed)
-    return build_model(cfg.model, info.num_classes, in_channels=info.channels, width=cfg.width)
+def build_network(spec: TrainSpec, info: DatasetInfo) -> Classifier:
+    """The run's network, initialised from ``spec.seed`` (same seed → same weights)."""
+    torch.manual_seed(spec.seed)
+    return build_model(spec.model, info.num_classes, in_channels=info.channels, width=spec.width)
 
 
-def learning_rate(cfg: "RunConfig", epoch: int, base_lr: float | None = None) -> float:
+def learning_rate(spec: TrainSpec, epoch: int, base_lr: float | None = None) -> float:
     """Multi-step schedule: ``lr · gamma^(number of milestones ≤ epoch)`` (epochs count from 0)."""
-    lr = cfg.lr if base_lr is None else base_lr
-    return lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    lr = spec.lr if base_lr is None else base_lr
+    return lr * spec.gamma ** sum(epoch >= m for m in spec.milestones)
 
 
-def sgd(params: Iterable[nn.Parameter], cfg: "RunConfig") -> torch.optim.SGD:
-    """SGD with the config's momentum and weight decay (the paper's optimiser)."""
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+def sgd(params: Iterable[nn.Parameter], spec: TrainSpec) -> torch.optim.SGD:
+    """SGD with the run's momentum and weight decay (the paper's optimiser)."""
+    return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -171,29 +172,30 @@ class BatchTrainer:
     """The standard epoch body: a batch of real images → the method's loss → one SGD step.
 
     The method's extra modules (:meth:`stingylib.methods.base.Method.extra_modules`) are trained with the
-    network by the same optimiser. :func:`train_cohort_epoch` drives it: one batch and one pass of each
+    network by the same optimiser. :func:`cohort_epoch` drives it: one batch and one pass of each
     frozen network serve every trainer of a cohort (a solo run is a cohort of one).
     """
 
-    def __init__(self, cfg: "RunConfig", data: ImageData, device: torch.device,
+    def __init__(self, method: MethodSpec, spec: TrainSpec, data: ImageData, device: torch.device,
                  frozen: dict[str, Frozen]) -> None:
-        self.cfg, self.data, self.device, self.frozen = cfg, data, device, frozen
-        self.format = memory_format(cfg.model, cfg.precision, device, "train")
-        self.network = build_network(cfg, data.info).to(device, memory_format=self.format)
-        extra = {k: m.to(device) for k, m in cfg.method.extra_modules(self.network, data.info).items()}
+        self.method, self.spec, self.data, self.device, self.frozen = method, spec, data, device, frozen
+        self.format = memory_format(spec.model, spec.precision, device, "train")
+        self.network = build_network(spec, data.info).to(device, memory_format=self.format)
+        extra = {k: m.to(device) for k, m in method.extra_modules(self.network, data.info).items()}
         self.modules = {"network": self.network, **extra}
         params = [p for m in self.modules.values() for p in m.parameters()]
-        self.optimizers = {"network": sgd(params, cfg)}
-        self.steps_per_epoch = math.ceil(data.train_x.shape[0] / cfg.batch_size)
+        self.optimizers = {"network": sgd(params, spec)}
+        self.steps_per_epoch = math.ceil(data.train_x.shape[0] / spec.batch_size)
         self.rng_state = torch.get_rng_state()  # where a solo run's generator stands after building
         self.forward: Callable[..., Tensor] = self.network  # torch.compile may replace it
+        self.terms = {"total", *method.terms}  # exactly the keys its loss must return
         self._sums: dict[str, Tensor] = {}
         self._seen = 0
         self._epoch = 0
 
     def begin_epoch(self, epoch: int) -> None:
         """Set the epoch's learning rate and training mode; reset the loss sums."""
-        set_lr(self.optimizers["network"], learning_rate(self.cfg, epoch))
+        set_lr(self.optimizers["network"], learning_rate(self.spec, epoch))
         for module in self.modules.values():
             module.train()
         self._sums, self._seen, self._epoch = {}, 0, epoch
@@ -201,15 +203,16 @@ class BatchTrainer:
     def step(self, x: Tensor, y: Tensor, raw: dict[FrozenNet, Outputs]) -> None:
         """One SGD step on a batch: x (B, C, H, W) normalised images, y (B,) labels, ``raw`` the
         frozen networks' outputs on x (each shown through this run's view of its role)."""
-        method, opt = self.cfg.method, self.optimizers["network"]
+        method, opt = self.method, self.optimizers["network"]
         shown = {role: frozen.show(raw[frozen.net]) for role, frozen in self.frozen.items()}
         x = x.contiguous(memory_format=self.format)
-        with precision_context(self.device, self.cfg.precision):
+        with precision_context(self.device, self.spec.precision):
             if method.taps:
                 logits, taps = self.network.forward_taps(x, method.taps)
             else:
                 logits, taps = self.forward(x), {}  # (B, K)
         losses = method.loss(Batch(x, y, Outputs(logits.float(), taps), shown, self.modules, self._epoch))
+        check_terms(method, losses)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         opt.step()
@@ -223,44 +226,47 @@ class BatchTrainer:
 
     def train_epoch(self, epoch: int, tick: Callable[[], None]) -> tuple[dict[str, Tensor], int]:
         """One epoch of this trainer alone (a cohort of one)."""
-        return train_cohort_epoch([self], epoch, tick)[0]
+        return cohort_epoch([self], epoch, tick)[0]
 
 
-def check_cohort(cfgs: Sequence["RunConfig"]) -> None:
-    """Raise ValueError unless ``cfgs`` can train as one cohort: at least one run, none twice, and
-    (for more than one) equal :meth:`~stingylib.runs.config.RunConfig.cohort_key` that is not None."""
-    ids = [c.run_id for c in cfgs]
-    if not cfgs or len(set(ids)) != len(ids):
-        raise ValueError(f"a cohort needs at least one run and no run twice; got {ids}")
-    keys = {c.cohort_key() for c in cfgs}
-    if len(cfgs) > 1 and (None in keys or len(keys) > 1):
-        raise ValueError("the runs of a cohort must share their frozen runs, dataset and subset, seed, batch size, "
-                         f"epochs and augmentation, and use the standard batch trainer; got {ids}")
+def check_terms(method: MethodSpec, losses: dict[str, Tensor]) -> None:
+    """Raise ValueError unless ``losses`` holds exactly ``"total"`` and the method's declared terms (a
+    comparison of names: no tensor is read)."""
+    expected = {"total", *method.terms}
+    if losses.keys() != expected:
+        extra, missing = sorted(losses.keys() - expected), sorted(expected - losses.keys())
+        raise ValueError(f"the loss of method {method.name!r} returned the terms {sorted(losses)}, but the method "
+                         f"declares {sorted(expected)} (unknown: {extra}, missing: {missing}); declare every term in "
+                         f"{type(method).__name__}.terms")
 
 
-def train_cohort_epoch(trainers: Sequence[BatchTrainer], epoch: int,
-                       tick: Callable[[], None]) -> list[tuple[dict[str, Tensor], int]]:
+def cohort_epoch(trainers: Sequence[BatchTrainer], epoch: int,
+                 tick: Callable[[], None]) -> list[tuple[dict[str, Tensor], int]]:
     """One epoch of a cohort: each batch is drawn and augmented once, each frozen network runs once,
     and every trainer steps on it, in turn with its own CPU random state.
 
-    The trainers must share their data, seed, batch size and augmentation
-    (:meth:`stingylib.runs.config.RunConfig.cohort_key`). Every member ends the epoch exactly as it
-    would alone: nothing it computes depends on the other members. No host synchronisation happens
-    inside the loop (the checks that read tensor values are off there; the engine checks each epoch's
-    losses).
+    The trainers must share their batches (:meth:`~stingylib.runs.spec.TrainSpec.data_key`). Every
+    member ends the epoch exactly as it would alone: nothing it computes depends on the other
+    members. No host synchronisation happens inside the loop (the checks that read tensor values
+    are off there; the engine checks each epoch's losses).
 
     Returns:
         One pair per trainer, in order, of each loss term's mean (0-d tensors) and the number of
         images seen.
+
+    Raises:
+        ValueError: no trainer, or trainers that do not share their batches.
     """
+    if not trainers or len({t.spec.data_key() for t in trainers}) != 1:
+        raise ValueError("a cohort epoch needs at least one trainer, and its trainers must share their dataset, "
+                         "subset, seed, batch size and augmentation")
     first = trainers[0]
-    check_cohort([t.cfg for t in trainers])
     nets = list(dict.fromkeys(f.net for t in trainers for f in t.frozen.values()))  # each frozen run once
     for trainer in trainers:
         trainer.begin_epoch(epoch)
-    cfg = first.cfg
-    batches = datamod.train_batches(first.data, batch_size=cfg.batch_size, epoch=epoch, seed=cfg.seed,
-                                    device=first.device, augment_data=cfg.augment)
+    spec = first.spec
+    batches = datamod.train_batches(first.data, batch_size=spec.batch_size, epoch=epoch, seed=spec.seed,
+                                    device=first.device, augment_data=spec.augment)
     with values_trusted():
         for x, y in batches:  # x (B, C, H, W) float32, y (B,)
             raw = {net: net(x) for net in nets}  # no gradient

@@ -1,4 +1,9 @@
-"""Teacher output transforms: what a teacher shows its student (SPEC §2).
+"""Teacher output transforms: what a teacher shows its student.
+
+Sources: the stingy-sparse and reversed transforms are those of the Stingy Teacher code
+(HowieMa/stingy-teacher, ``train_kd_stingy.py`` and ``train_kd_reverse.py``); the uniform top-N
+limit is the poster's approximation; the stingy-smooth and truncated top-N transforms are defined
+below.
 
 Every transform maps a (B, K) batch of logits to a (B, K) batch of logits, vectorised over rows (no
 Python loop), for any floating dtype and device. None of them changes the teacher's top-1 class, so
@@ -14,7 +19,8 @@ a transformed teacher is exactly as accurate as the teacher it wraps.
   class gets the minimum, the last class gets the second-largest value): a permutation.
 - ``uniform_topn``: equal logits on the top-``n`` classes, ``-inf`` elsewhere: the limit used by the
   poster's approximation of the KL term. Its top-1 is tied with the other kept classes.
-- ``truncated_topn``: the "top-k" output defence of model-stealing work (SPEC §7): the teacher
+- ``truncated_topn``: the "top-k" output defence of model-stealing work (e.g. the prediction-poisoning
+  code, tribhuvanesh/prediction-poisoning, ``Blackbox.truncate_output``): the teacher
   publishes its top-``n`` softmax probabilities *without* renormalising them, so the student learns
   the mass ``1 − Σ top-n`` they leave out. Shown as logits: ``log p`` on the top-``n`` and, on every
   other class, that missing mass spread evenly (the least-informed use of it). Using the published

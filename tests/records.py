@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stingylib.runs import RunConfig, RunRecord
+from stingylib.runs import EpochMetrics, RunConfig, RunRecord
 
 
 def fake_record(cfg: RunConfig, best: float, final: float | None = None,
@@ -15,13 +15,14 @@ def fake_record(cfg: RunConfig, best: float, final: float | None = None,
     accuracies = [best] + [min(best, final)] * (cfg.epochs - 2) + [final] if cfg.epochs > 1 else [best]
     if cfg.epochs == 1:
         final = best
-    history = tuple({"epoch": i + 1, "lr": cfg.lr, "test_accuracy": a, "train_total": 1.0}
-                    for i, a in enumerate(accuracies))
     selected = {}
+    top = None
     if cfg.val_per_class is not None:  # validation accuracy rises every epoch: the last epoch is selected
         top = float(cfg.epochs) if val is None else val  # ... and scores ``val`` (default: the epoch count)
-        history = tuple({**h, "val_accuracy": top - cfg.epochs + h["epoch"]} for h in history)
         selected = dict(selected_epoch=cfg.epochs, selected_accuracy=final, selected_val_accuracy=top)
+    history = tuple(EpochMetrics(epoch=i + 1, lr=cfg.lr, test_accuracy=a, train={"total": 1.0},
+                                 val_accuracy=None if top is None else top - cfg.epochs + i + 1)
+                    for i, a in enumerate(accuracies))
     return RunRecord(run_id=cfg.run_id, config=cfg, final_accuracy=final, best_accuracy=best, best_epoch=1, **selected,
                      teacher_accuracy=teacher_accuracy, num_params=1, wall_seconds=1.0, images_per_s=1.0,
                      history=history, sample_logits=((0.0, 1.0),), sample_labels=(1,), sample_images=None,

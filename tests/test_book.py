@@ -389,10 +389,11 @@ def test_results_and_reference_pages_are_built_in_order(html_root: Path) -> None
 def test_api_page_documents_the_library(html_root: Path) -> None:
     text = (html_root / "book" / "api.html").read_text(encoding="utf-8")
     for name in ("stingylib.transforms.stingy_sparse", "stingylib.transforms.TRANSFORMS", "stingylib.losses.kd_loss",
-                 "stingylib.experiments.table1_frame", "stingylib.runner.ensure_results",
+                 "stingylib.experiments.table1.table1_frame", "stingylib.experiments.ensure.ensure_results",
                  "stingylib.paper.paper_table1", "stingylib.plots.plot_figure", "stingylib.profiles.Profile",
                  "stingylib.runs.config.RunConfig", "stingylib.runs.record.RunRecord", "stingylib.methods.base.Method",
-                 "stingylib.methods.kd.KD", "stingylib.engine.fit", "stingylib.engine.train_run"):
+                 "stingylib.methods.kd.KD", "stingylib.engine.loop.fit", "stingylib.engine.locked.train_run",
+                 "stingylib.experiments.base.Experiment", "stingylib.runs.metrics.EpochMetrics"):
         assert f'id="{name}"' in text, f"{name} is not documented on the API page"
 
 

@@ -9,13 +9,13 @@ import shutil
 import pytest
 import torch
 
-from stingylib import engine
-from stingylib.engine import fit, fit_cohort, load_network, train_cohort
+from stingylib.checkpoints import read_checkpoint_epochs
+from stingylib.engine import fit, fit_cohort, load_network, loop, train_locked
 from stingylib.experiments import plan
 from stingylib.methods import DAFL, KD, Nasty, Supervised
 from stingylib.runner import Task, group_cohorts
 from stingylib.runs import RunConfig, RunStore
-from stingylib.training import BatchTrainer, Frozen, FrozenNet, load_data, train_cohort_epoch
+from stingylib.training import BatchTrainer, Frozen, FrozenNet, cohort_epoch, load_data
 
 TINY = dict(dataset="digits", train_per_class=20, test_per_class=10, batch_size=50, lr=0.05, milestones=(1,))
 TIMING = {"images_per_s", "seconds"}
@@ -88,7 +88,7 @@ def test_an_interrupted_cohort_resumes_bit_for_bit_even_from_uneven_checkpoints(
     expected = fit_cohort(cfgs, reference)
 
     interrupted = copy_store(store, tmp_path / "interrupted")
-    real_save, calls = engine.save_checkpoint, []
+    real_save, calls = loop.save_checkpoint, []
 
     def save_then_die(*args, **kwargs):
         calls.append(args[1].run_id)
@@ -96,11 +96,11 @@ def test_an_interrupted_cohort_resumes_bit_for_bit_even_from_uneven_checkpoints(
             raise KeyboardInterrupt
         real_save(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         fit_cohort(cfgs, interrupted)
-    monkeypatch.setattr(engine, "save_checkpoint", real_save)
-    assert [engine.read_checkpoint_epochs(interrupted, c.run_id) for c in cfgs] == [2, 1, 1]
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    assert [read_checkpoint_epochs(interrupted, c.run_id) for c in cfgs] == [2, 1, 1]
     resumed = fit_cohort(cfgs, interrupted)
     for cfg, got, want in zip(cfgs, resumed, expected):
         assert comparable(got) == comparable(want), cfg.label
@@ -123,12 +123,12 @@ def test_a_cohort_needs_one_teacher_one_data_order_and_the_batch_trainer(teacher
         fit_cohort([cfgs[0], dafl], store)
 
 
-def test_train_cohort_trains_only_what_is_not_done_and_notes_the_cohort(teacher_store, tmp_path):
+def test_train_locked_trains_only_what_is_not_done_and_notes_the_cohort(teacher_store, tmp_path):
     store, teacher, _ = teacher_store
     cfgs = members(teacher, epochs=1)
     own = copy_store(store, tmp_path / "own")
     fit(cfgs[1], own)
-    outcomes = train_cohort(cfgs, own)
+    outcomes = train_locked(cfgs, own)
     assert [o.status for o in outcomes] == ["trained", "done", "trained"]
     assert "cohort of 2" in outcomes[0].notes[-1]
     assert all(own.is_done(c.run_id) for c in cfgs)
@@ -141,14 +141,15 @@ def test_the_batch_loop_never_reads_a_tensor_value(teacher_store, monkeypatch):
     data = load_data(cfgs[0])
     device = torch.device("cpu")
     net = FrozenNet(load_network(store, teacher.run_id), teacher, device)
-    trainers = [BatchTrainer(c, data, device, {"teacher": Frozen(net, c.method.view("teacher"))}) for c in cfgs]
+    trainers = [BatchTrainer(c.method, c.spec, data, device, {"teacher": Frozen(net, c.method.view("teacher"))})
+                for c in cfgs]
 
     def forbidden(*_args, **_kwargs):
         raise AssertionError("a host synchronisation inside the batch loop")
 
     for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
         monkeypatch.setattr(torch.Tensor, name, forbidden)
-    results = train_cohort_epoch(trainers, 0, lambda: None)
+    results = cohort_epoch(trainers, 0, lambda: None)
     monkeypatch.undo()
     for losses, seen in results:
         assert seen == data.train_x.shape[0] and torch.isfinite(losses["total"])

@@ -126,7 +126,7 @@ def test_the_cpu_pages_use_the_committed_results_without_training_or_the_dataset
 
 
 def test_a_cpu_page_with_a_missing_result_stops_and_names_the_command(tmp_path, monkeypatch):
-    from stingylib.runner import MissingResultsError, ensure_results
+    from stingylib.experiments import MissingResultsError, ensure_results
 
     root = tmp_path / "root"
     shutil.copytree(COMMITTED / "cpu", root / "results" / "cpu")

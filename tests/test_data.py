@@ -7,6 +7,8 @@ monkeypatched.
 
 from __future__ import annotations
 
+import dataclasses
+
 import gzip
 import hashlib
 import pickle
@@ -465,13 +467,37 @@ def test_resident_moves_once_and_caches(monkeypatch):
 def test_the_package_reexports_every_public_name():
     assert D.__all__ == [
         "DatasetInfo", "DATASETS", "ImageData", "DatasetNotFoundError", "DEBIAN_FASHION_MNIST_DIR",
-        "load_dataset", "split_validation", "VALIDATION_SEED", "class_balanced_subset", "augment", "normalize", "resident", "train_batches",
-        "test_batches", "ensure_dataset", "main",
+        "load_dataset", "register_dataset", "split_validation", "VALIDATION_SEED", "class_balanced_subset", "augment",
+        "normalize", "resident", "train_batches", "test_batches", "ensure_dataset", "main",
     ]
     for name in D.__all__:
         assert getattr(D, name) is not None, name
     assert D.DEBIAN_FASHION_MNIST_DIR == Path("/usr/share/datasets/fashion-mnist")  # the real default
     assert D.load_dataset is registry.load_dataset and D.train_batches is batches.train_batches
+
+
+def test_loaders_register_their_datasets_and_a_new_one_needs_no_library_edit(monkeypatch):
+    # the built-in loader modules registered themselves; the registry knows no dataset by name
+    assert set(D.DATASETS) == {"cifar10", "cifar100", "fashion-mnist", "digits"}
+    assert {name: loader.__module__ for name, (loader, _) in registry._LOADERS.items()} == {
+        "cifar10": "stingylib.data.cifar", "cifar100": "stingylib.data.cifar", "fashion-mnist": "stingylib.data.fashion",
+        "digits": "stingylib.data.digits"}
+    monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
+    monkeypatch.setattr(registry, "_LOADERS", dict(registry._LOADERS))
+    calls = []
+
+    def load_toy(info, root, download):
+        calls.append((root, download))
+        return _toy_data(n_per_class=3)
+
+    toy_info = _toy_data(n_per_class=1).info
+    info = D.register_dataset(dataclasses.replace(toy_info, name="toy"), load_toy, uses_root=False)
+    assert registry.DATASETS["toy"] is info
+    assert registry.load_dataset("toy").train_x.shape[0] == 30 and calls == [(None, True)]
+    registry.load_dataset("toy")
+    assert len(calls) == 1  # cached
+    with pytest.raises(ValueError, match="a dataset named 'digits' is registered already"):
+        D.register_dataset(dataclasses.replace(toy_info, num_classes=3), load_toy)  # another dataset, same name
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from stingylib import engine, stingy_sparse
-from stingylib.diagnostics import DIAG_KEYS, Diagnostics, default_keep
+from stingylib.engine import member
+from stingylib.diagnostics import Diagnostics, default_keep, diagnostic_keys
 from stingylib.methods import KD, Skeptical, Supervised
 from stingylib.runs import RunConfig, RunStore
 from stingylib.training import Frozen, FrozenNet, load_data
@@ -30,9 +31,12 @@ def _kd(teacher, **kw) -> RunConfig:
 
 def test_kd_records_carry_the_diagnostics_and_supervised_ones_do_not(module_store, teacher):
     record = engine.fit(_kd(teacher), module_store, progress=False)
+    assert diagnostic_keys(KD) == ("diag_logit_range", "diag_kd", "diag_kd_grad_kept", "diag_kd_grad_hidden",
+                                   "diag_ce", "diag_ce_grad")  # the keys every earlier record used
     for h in record.history:
-        assert set(DIAG_KEYS) <= set(h)
-    assert not any(k.startswith("diag_") for h in module_store.load_record(teacher.run_id).history for k in h)
+        assert tuple(h.to_json()) == ("epoch", "lr", "test_accuracy", "val_accuracy", "train_total", "train_kd",
+                                      "train_ce", *diagnostic_keys(KD), "images_per_s", "seconds")
+    assert not any(h.diagnostics for h in module_store.load_record(teacher.run_id).history)
 
 
 @pytest.mark.parametrize("kw", [{}, {"attack": "tail_fill", "attack_value": 2.0}, {"standardize": True}])
@@ -42,12 +46,12 @@ def test_diagnostics_leave_training_bit_identical(tmp_path, module_store, teache
     bare = RunStore(tmp_path / "results", tmp_path / "checkpoints")
     bare.weights_path(teacher.run_id).parent.mkdir(parents=True, exist_ok=True)
     bare.weights_path(teacher.run_id).write_bytes(module_store.weights_path(teacher.run_id).read_bytes())
-    monkeypatch.setattr(engine, "has_diagnostics", lambda method: False)
+    monkeypatch.setattr(member, "has_diagnostics", lambda method: False)
     without = engine.fit(cfg, bare, progress=False)
-    strip = lambda rec: [{k: v for k, v in h.items() if not k.startswith("diag_") and k not in TIMINGS}  # noqa: E731
-                         for h in rec.history]
+    strip = lambda rec: [{k: v for k, v in h.to_json().items()  # noqa: E731
+                          if not k.startswith("diag_") and k not in TIMINGS} for h in rec.history]
     assert strip(with_diag) == strip(without)
-    assert not any(k.startswith("diag_") for h in without.history for k in h)
+    assert not any(h.diagnostics for h in without.history)
     assert with_diag.sample_logits == without.sample_logits
     a = torch.load(module_store.weights_path(cfg.run_id), weights_only=True)["state_dict"]
     b = torch.load(bare.weights_path(cfg.run_id), weights_only=True)["state_dict"]
@@ -57,10 +61,10 @@ def test_diagnostics_leave_training_bit_identical(tmp_path, module_store, teache
 def test_diagnostics_match_the_kd_gradient_formula(module_store, teacher):
     """For KD, d(α·τ²·KL(p ‖ q_τ))/dz = α·τ·(q_τ − p) per image: the kept/hidden norms are its parts."""
     cfg = _kd(teacher)
-    data = load_data(cfg)
+    data = load_data(cfg.spec)
     dev = torch.device("cpu")
     network, teacher_cfg = engine.load_run(module_store, teacher.run_id)
-    frozen = {"teacher": Frozen(FrozenNet(network, teacher_cfg, dev), cfg.method.view("teacher"))}
+    frozen = {"teacher": Frozen(FrozenNet(network, teacher_cfg.spec, dev), cfg.method.view("teacher"))}
     diag = Diagnostics(cfg.method, frozen, data, dev)
     torch.manual_seed(3)
     from stingylib.models import build_model
@@ -77,11 +81,11 @@ def test_diagnostics_match_the_kd_gradient_formula(module_store, teacher):
     grad = 0.9 * 20.0 * (torch.softmax(z / 20.0, dim=1) - p)  # (n, K)
     kept = torch.isfinite(shown)
     assert torch.equal(kept, diag.kept)
-    assert out["diag_kd_grad_kept"] == pytest.approx(float(grad.masked_fill(~kept, 0).norm(dim=1).mean()), rel=1e-4)
-    assert out["diag_kd_grad_hidden"] == pytest.approx(float(grad.masked_fill(kept, 0).norm(dim=1).mean()), rel=1e-4)
-    assert out["diag_logit_range"] == pytest.approx(float((z.max(dim=1).values - z.min(dim=1).values).mean()), rel=1e-5)
+    assert out["kd_grad_kept"] == pytest.approx(float(grad.masked_fill(~kept, 0).norm(dim=1).mean()), rel=1e-4)
+    assert out["kd_grad_hidden"] == pytest.approx(float(grad.masked_fill(kept, 0).norm(dim=1).mean()), rel=1e-4)
+    assert out["logit_range"] == pytest.approx(float((z.max(dim=1).values - z.min(dim=1).values).mean()), rel=1e-5)
     ce_grad = 0.1 * (torch.softmax(z, dim=1) - torch.nn.functional.one_hot(diag.y, 10))
-    assert out["diag_ce_grad"] == pytest.approx(float(ce_grad.norm(dim=1).mean()), rel=1e-4)
+    assert out["ce_grad"] == pytest.approx(float(ce_grad.norm(dim=1).mean()), rel=1e-4)
 
 
 def test_the_split_of_a_view_without_keep_is_the_papers_cifar10_ratio():
@@ -92,7 +96,7 @@ def test_a_skeptical_student_trains_with_diagnostics_and_its_final_head_gets_no_
     method = Skeptical(teacher=teacher.run_id, transform="stingy_sparse", keep=2, temperature=20.0, alpha=0.9,
                        exit="stages.1", delay=1)
     record = engine.fit(RunConfig(method=method, **TINY), module_store, progress=False)
-    assert all(h["diag_kd_grad_kept"] == 0.0 == h["diag_kd_grad_hidden"] for h in record.history)
-    assert record.history[0]["train_self_distill"] == 0.0 < record.history[1]["train_self_distill"]
+    assert all(h.diagnostics["kd_grad_kept"] == 0.0 == h.diagnostics["kd_grad_hidden"] for h in record.history)
+    assert record.history[0].train["self_distill"] == 0.0 < record.history[1].train["self_distill"]
     # resumable like any run: its exit head is checkpointed with the network
     assert module_store.load_record(record.run_id).final_accuracy == record.final_accuracy

@@ -18,13 +18,16 @@ from stingylib.methods import DAFL, KD, Nasty, Supervised
 from stingylib.runs import RunConfig, RunStore, load_runs
 from stingylib.training import learning_rate
 
+from .processes import lock_held_elsewhere
+
 TINY = dict(dataset="digits", train_per_class=20, test_per_class=10, width=0.125, batch_size=50,
             lr=0.05, milestones=(1,), gamma=0.1)
 TIMING = {"images_per_s", "seconds"}
 
 
-def strip_timing(history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in history]
+def strip_timing(history) -> list[dict]:
+    """Each epoch's metrics (:class:`~stingylib.runs.EpochMetrics`) as a flat dict without its timings."""
+    return [{k: v for k, v in h.to_json().items() if k not in TIMING} for h in history]
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +46,12 @@ def teacher(store) -> RunConfig:
 def test_supervised_run_writes_record_weights_and_no_checkpoint(store, teacher):
     record = store.load_record(teacher.run_id)
     assert record.config == teacher and record.run_id == teacher.run_id
-    assert [h["epoch"] for h in record.history] == [1, 2]
-    assert record.final_accuracy == record.history[-1]["test_accuracy"]
-    assert record.best_accuracy == max(h["test_accuracy"] for h in record.history)
+    assert [h.epoch for h in record.history] == [1, 2]
+    assert record.final_accuracy == record.history[-1].test_accuracy
+    assert record.best_accuracy == max(h.test_accuracy for h in record.history)
     assert 0 <= record.final_accuracy <= 100
-    assert record.history[0]["lr"] == 0.05 and record.history[1]["lr"] == pytest.approx(0.005)
-    assert {"train_total", "train_ce", "images_per_s"} <= set(record.history[0])
+    assert record.history[0].lr == 0.05 and record.history[1].lr == pytest.approx(0.005)
+    assert set(record.history[0].train) == {"total", "ce"} and record.history[0].images_per_s > 0
     assert record.provenance["versions"]["torch"] == torch.__version__ and record.provenance["device"] == "cpu"
     assert len(record.sample_logits) == 8 and len(record.sample_logits[0]) == 10
     assert record.sample_images.tensor().shape == (8, 1, 8, 8)  # the figures need no dataset
@@ -66,25 +69,25 @@ def test_kd_from_every_teacher_view(store, teacher, transform, keep):
     record = fit(RunConfig(method=kd, model="shufflenetv2", epochs=1, **TINY), store)
     # Every view keeps the teacher's argmax, so every transformed teacher is exactly as accurate.
     assert record.teacher_accuracy == store.load_record(teacher.run_id).final_accuracy
-    assert {"train_kd", "train_ce", "train_total"} <= set(record.history[0])
-    assert all(torch.isfinite(torch.tensor(h["train_total"])) for h in record.history)
+    assert set(record.history[0].train) == {"total", "kd", "ce"}
+    assert all(torch.isfinite(torch.tensor(h.train["total"])) for h in record.history)
 
 
 def test_nasty_run(store, teacher):
     cfg = RunConfig(method=Nasty(adversary=teacher.run_id, temperature=4.0, omega=0.04), model="resnet18",
                     epochs=1, **TINY)
-    history = fit(cfg, store).history
-    assert history[0]["train_adversarial"] > 0
-    assert history[0]["train_total"] == pytest.approx(history[0]["train_ce"] - history[0]["train_adversarial"])
+    train = fit(cfg, store).history[0].train
+    assert train["adversarial"] > 0
+    assert train["total"] == pytest.approx(train["ce"] - train["adversarial"])
 
 
 def test_dafl_run_with_a_stingy_teacher(store, teacher):
     dafl = DAFL(teacher=teacher.run_id, transform="stingy_sparse", keep=2, latent_dim=32, iterations_per_epoch=3,
                 generator_lr=0.02, one_hot=0.05, info_entropy=5.0, activation=0.01)
     record = fit(RunConfig(method=dafl, model="resnet18", epochs=1, **TINY), store)
-    h = record.history[0]
-    assert all(torch.isfinite(torch.tensor(v)) for k, v in h.items() if k.startswith("train_"))
-    assert {"train_kd", "train_generator_info_entropy", "train_generator_one_hot"} <= set(h)
+    train = record.history[0].train
+    assert all(torch.isfinite(torch.tensor(v)) for v in train.values())
+    assert {"kd", "generator_info_entropy", "generator_one_hot"} <= set(train)
 
 
 def test_missing_teacher_weights_raise(store):
@@ -102,15 +105,19 @@ def test_same_config_same_numbers(tmp_path, teacher, store):
     assert a.sample_logits == b.sample_logits
 
 
+#: A process that trains one run from its JSON config (argv: config, results folder, checkpoints folder).
+TRAIN_ONE = ("import json, sys; from pathlib import Path; import torch; torch.set_num_threads(1); "
+             "from stingylib.engine import train_run; from stingylib.runs import RunConfig, RunStore; "
+             "cfg = RunConfig.from_dict(json.loads(Path(sys.argv[1]).read_text())); "
+             "train_run(cfg, RunStore(Path(sys.argv[2]), Path(sys.argv[3])), device='cpu')")
+
+
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
     cfg = RunConfig(method=Supervised(), model="resnet18", epochs=6, **{**TINY, "milestones": (3,)})
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     killed = RunStore(tmp_path / "k_results", tmp_path / "k_ckpt")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stingylib.engine", str(tmp_path / "cfg.json"), "--results", str(killed.results),
-         "--checkpoints", str(killed.checkpoints), "--device", "cpu", "--threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN_ONE, str(tmp_path / "cfg.json"), str(killed.results),
+                             str(killed.checkpoints)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not killed.checkpoint_path(cfg.run_id).exists():  # first epoch checkpointed: kill part-way
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -229,7 +236,7 @@ def test_a_kill_between_record_and_checkpoint_removal_loses_nothing_and_force_re
     assert forced.status == "trained"
     assert any("discarded the finished checkpoint" in n for n in forced.notes)
     second = store.load_record(cfg.run_id)
-    assert [h["seconds"] for h in second.history] != [h["seconds"] for h in first.history]  # trained anew
+    assert [h.seconds for h in second.history] != [h.seconds for h in first.history]  # trained anew
     assert strip_timing(second.history) == strip_timing(first.history)
 
 
@@ -252,17 +259,8 @@ def test_stale_temporary_files_are_removed_and_files_follow_the_umask(tmp_path):
 
 def test_a_run_locked_by_another_process_is_busy(tmp_path):
     cfg, store = _tiny(1), RunStore(tmp_path / "r", tmp_path / "c")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from stingylib.runs import RunStore; "
-        f"s = RunStore(Path({str(store.results)!r}), Path({str(store.checkpoints)!r})); "
-        f"cm = s.lock({cfg.run_id!r}); cm.__enter__(); print('locked', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(store, cfg.run_id):
         assert store.state(cfg.run_id) == "running"
         assert train_run(cfg, store, wait=False).status == "busy"
-    finally:
-        holder.kill()
-        holder.wait()
     assert store.state(cfg.run_id) == "missing"  # the lock died with its process
     assert train_run(cfg, store, wait=False).status == "trained"

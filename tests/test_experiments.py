@@ -8,17 +8,25 @@ import numpy as np
 import pytest
 
 from stingylib.experiments import (
+    EXPERIMENTS,
     NORMAL_KD_TEMPERATURE,
+    Cell,
+    Experiment,
+    cell_values,
     figure_cells,
     figure_frame,
     kd_run,
     plan,
+    register,
     status_frame,
+    supervised_run,
     table1_cells,
     table1_comparisons,
     table1_frame,
     table2_frame,
+    targets,
     teacher_runs,
+    unregister,
 )
 from stingylib.profiles import SMOKE
 from stingylib.runs import RunStore
@@ -26,7 +34,7 @@ from stingylib.runs import RunStore
 from .records import fake_record
 
 
-@pytest.mark.parametrize("target", ["table1", "table2", "figure", "attacks", "all"])
+@pytest.mark.parametrize("target", ["teachers", "table1", "table2", "figure", "attacks", "all"])
 def test_plan_has_each_run_once_and_dependencies_first(target):
     runs = plan("smoke", target)
     ids = [c.run_id for c in runs]
@@ -43,6 +51,7 @@ def test_shared_runs_exist_once():
     assert t1 & fig  # the normal resnet18 teacher, the resnet18 baseline, normal KD …
     assert fig & attacks and t1 & attacks  # the stingy and normal-KD students the attack table compares with
     assert everything == t1 | fig | attacks | {c.run_id for c in plan("smoke", "table2")}
+    assert {c.run_id for c in plan("smoke", "teachers")} <= t1  # the teachers are Table 1's
 
 
 def test_table1_graph_matches_the_paper_layout():
@@ -185,3 +194,73 @@ def test_table1_comparisons_are_paired_over_seeds(tmp_path):
     assert stingy["mean"] == -10.0 and stingy["low"] == stingy["high"] == -10.0  # no spread
     # teacher self has no baseline: only the comparisons between teachers
     assert set(frame[frame["student"] == "teacher_self"]["comparison"]) == {"stingy − normal KD", "stingy − nasty"}
+
+
+# --- a new experiment, written here and registered: no library file is edited -----------------------------
+
+
+class LabelSmoothingSweep(Experiment):
+    """Test-only: the Table 1 students' baseline at two label-smoothing strengths (the first one, ε = 0,
+    is Table 1's baseline itself: the same config, so the same run)."""
+
+    name = "smoothing_sweep"
+    title = "Label smoothing (a test-only experiment)"
+    settings = ("table1", "students", "seeds")
+
+    def cells(self, profile):
+        return [Cell(("ε",), f"{eps:g}", seed, supervised_run(profile, profile.table1, "shufflenetv2", seed,
+                                                              student=True, label_smoothing=eps), "student")
+                for seed in profile.seeds for eps in (0.0, 0.2)]
+
+    def table(self, profile, store, metric=None):
+        long = cell_values(self.cells(profile), store, metric or profile.metric)
+        return long.pivot_table(index="seed", columns="column", values="value")
+
+
+@pytest.fixture
+def sweep(monkeypatch, tmp_path):
+    monkeypatch.setenv("STINGY_DATA_ROOT", str(tmp_path / "root"))  # a data root of its own
+    register(LabelSmoothingSweep)
+    yield EXPERIMENTS[LabelSmoothingSweep.name]
+    unregister(LabelSmoothingSweep.name)
+    assert LabelSmoothingSweep.name not in targets()
+
+
+def test_a_new_experiment_registered_in_a_test_file_runs_through_run_status_and_table(sweep, capsys):
+    from stingylib import cli
+
+    assert targets()[-2:] == [sweep.name, "all"]
+    runs = plan("smoke", sweep.name)
+    assert len(runs) == 2 * len(SMOKE.seeds)
+    baseline = next(c for c in table1_cells(SMOKE) if c.row == ("student baseline", "baseline")
+                    and c.column == "shufflenetv2" and c.seed == 0).run
+    assert baseline.run_id in {c.run_id for c in runs}  # shared with Table 1: one config, one run
+    assert {c.run_id for c in runs} <= {c.run_id for c in plan("smoke", "all")}  # part of `all` while registered
+
+    assert cli.main(["run", sweep.name, "--profile", "smoke"]) == 0
+    assert f"{sweep.name} (smoke): {len(runs)} trained, 0 already done" in capsys.readouterr().out
+    assert cli.main(["status", "--profile", "smoke", "--target", sweep.name]) == 0
+    assert f"{len(runs)} done, 0 corrupt, 0 running, 0 interrupted, 0 missing" in capsys.readouterr().out
+    assert cli.main(["table", sweep.name, "--profile", "smoke", "--format", "csv"]) == 0
+    csv = capsys.readouterr().out.splitlines()
+    assert csv[0] == "seed,0,0.2" and len(csv) == 1 + len(SMOKE.seeds)
+    assert all(0 <= float(v) <= 100 for line in csv[1:] for v in line.split(",")[1:])
+    from stingylib import paper
+
+    assert list(paper.profile_table("smoke", sweep.name).index)[:2] == ["table1.dataset", "table1.epochs"]
+
+
+def test_the_registry_refuses_bad_experiments():
+    class Nameless(Experiment):
+        pass
+
+    class Everything(Experiment):
+        name = "all"
+
+    class Twin(Experiment):
+        name = "table1"
+
+    for cls, message in ((Nameless, "name must be"), (Everything, "other than 'all'"), (Twin, "registered already")):
+        with pytest.raises(ValueError, match=message):
+            register(cls)
+    assert type(EXPERIMENTS["table1"]).__name__ == "Table1"

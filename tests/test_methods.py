@@ -12,10 +12,10 @@ from torch import nn
 from stingylib.fields import check, positive, unit_interval
 from stingylib.losses import kd_loss
 from stingylib.methods import METHODS, KD, Method, Supervised, register
-from stingylib.methods.view import TeacherView
+from stingylib.methods.teacher import TeacherMethod
 from stingylib.models import build_model
 from stingylib.runner import execute
-from stingylib.runs import RunConfig, RunStore
+from stingylib.runs import LABEL_TERM, TEACHER_TERM, RunConfig, RunStore
 
 TINY = dict(dataset="digits", train_per_class=20, test_per_class=10, width=0.125, batch_size=50, lr=0.05,
             milestones=(1,), gamma=0.1, epochs=2)
@@ -32,7 +32,7 @@ def test_the_built_in_methods_are_registered():
 
 @register
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FeatureKD(TeacherView):
+class FeatureKD(TeacherMethod):
     """KD on the (shown) teacher logits plus a hint loss between the student's and the teacher's
     pooled features, through a learned linear projector: it needs intermediate features of both
     networks and an extra trainable module."""
@@ -45,6 +45,7 @@ class FeatureKD(TeacherView):
     summary = "KD plus a feature hint (test-only method)"
     taps = ("features",)
     frozen_taps = {"teacher": ("features",)}
+    terms = {"kd": TEACHER_TERM, "ce": LABEL_TERM, "hint": TEACHER_TERM}  # its own term besides KD's
 
     def extra_modules(self, network, info):
         return {"projector": nn.Linear(network.feature_dim, _TEACHER_DIM)}  # student → teacher features
@@ -71,13 +72,38 @@ def test_a_new_method_registered_in_a_test_file_trains_end_to_end(tmp_path):
     assert [o.status for o in outcomes] == ["trained", "trained"]
     record = store.load_record(student.run_id)
     assert record.config == student
-    assert {"train_hint", "train_kd", "train_ce", "train_total"} <= set(record.history[0])
-    assert record.history[0]["train_hint"] > 0
+    first = record.history[0]
+    assert set(first.train) == {"total", "kd", "ce", "hint"} and first.train["hint"] > 0
+    # the diagnostics follow the terms it declares: its own term is measured, none is read as 0
+    assert set(first.diagnostics) == {"logit_range", "kd", "kd_grad_kept", "kd_grad_hidden", "ce", "ce_grad",
+                                      "hint", "hint_grad_kept", "hint_grad_hidden"}
+    assert first.diagnostics["hint"] > 0 and first.diagnostics["hint_grad_kept"] == 0.0  # the hint is on features
     # its parameters are validated like the built-in ones, and unknown ones are refused by name
     with pytest.raises(ValueError, match="FeatureKD.beta must be a finite number > 0"):
         FeatureKD(teacher=teacher.run_id, temperature=4.0, alpha=0.9, beta=0.0)
     with pytest.raises(ValueError, match=r"method 'feature_kd' does not take \['gamma'\]"):
         RunConfig.from_dict({**student.to_dict(), "params": {**student.to_dict()["params"], "gamma": 1}})
+
+
+@register
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Undeclared(TeacherMethod):
+    """A KD method whose loss returns a term it does not declare."""
+
+    name = "undeclared_kd"
+    terms = {"kd": TEACHER_TERM}
+
+    def loss(self, batch):
+        return kd_loss(batch.student.logits, batch.frozen["teacher"].logits, batch.y, temperature=4.0, alpha=0.9)
+
+
+def test_a_loss_term_the_method_does_not_declare_is_an_error_not_a_silent_zero(tmp_path):
+    store = RunStore(tmp_path / "r", tmp_path / "c")
+    teacher = RunConfig(method=Supervised(), model="resnet18", **{**TINY, "epochs": 1})
+    student = RunConfig(method=Undeclared(teacher=teacher.run_id), model="shufflenetv2", **{**TINY, "epochs": 1})
+    with pytest.raises(ValueError, match=r"returned the terms \['ce', 'kd', 'total'\].*unknown: \['ce'\]"):
+        execute([student, teacher], store, threads=1, log=lambda m: None)
+    assert not store.is_done(student.run_id)  # nothing recorded
 
 
 def test_the_registry_refuses_bad_methods():
@@ -93,6 +119,13 @@ def test_the_registry_refuses_bad_methods():
         class Mentored(Method):
             name = "mentored"
             roles = ("mentor",)
+
+    with pytest.raises(ValueError, match=r"terms must map term names .* got \{'total': 'labels'\}"):
+        @register
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class Totalled(Method):
+            name = "totalled"
+            terms = {"total": LABEL_TERM}
 
     with pytest.raises(ValueError, match="name must be a non-empty name"):
         @register

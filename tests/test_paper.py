@@ -208,10 +208,33 @@ def test_provenance_and_profile_summary(tmp_path: Path) -> None:
     assert frame.loc["runs finished", "value"].startswith("0 of ")
     assert "smoke" in frame.loc["profile", "value"]
     text = paper.profile_summary("paper", "table1")
-    assert "CIFAR-100" in text and "N = 10" in text and "not comparable" not in text
-    assert "not comparable" in paper.profile_summary("smoke", "table2")
-    with pytest.raises(ValueError, match="target"):
+    assert "CIFAR-100" in text and "| `table1.keep` | 10 |" in text and "not comparable" not in text
+    assert "| `table1.dataset` | cifar100 |" in text and "table2[0]" not in text  # only what Table 1 reads
+    table2 = paper.profile_summary("smoke", "table2")
+    assert "not comparable" in table2 and "| `table2[0].iterations_per_epoch` | 5 |" in table2
+    with pytest.raises(ValueError, match="experiment must be one of"):
         paper.profile_summary("smoke", "all")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_the_profile_table_is_the_profile(profile) -> None:
+    """Every setting shown is generated from the profile's dataclasses, with what it means: change a
+    recipe and the table changes with it (nothing is typed twice)."""
+    import dataclasses
+
+    from stingylib.profiles import get_profile, profile_numbers
+
+    prof = get_profile(profile)
+    numbers = profile_numbers(prof)
+    assert all(meaning for _, meaning in numbers.values()), [k for k, (_, m) in numbers.items() if not m]
+    assert numbers["table1.epochs"][0] == prof.table1.epochs and numbers["seeds"][0] == prof.seeds
+    for i, dafl in enumerate(prof.table2):  # a Table 2 teacher recipe that is Table 1's is named, not repeated
+        assert (numbers.get(f"table2[{i}].teacher", (None,))[0] == "table1") == (dafl.teacher == prof.table1)
+    assert {k.split(".")[1] for k in numbers if k.startswith("widths.")} == {m for m, _ in prof.widths}
+    changed = dataclasses.replace(prof, table1=dataclasses.replace(prof.table1, epochs=prof.table1.epochs + 7))
+    assert profile_numbers(changed)["table1.epochs"][0] == prof.table1.epochs + 7
+    table = paper.profile_table(profile)
+    assert list(table.columns) == ["value", "meaning"] and len(table) == len(numbers) - 3  # name, description, notes
 
 
 @pytest.mark.slow
@@ -340,7 +363,8 @@ def test_adversarial_kl_and_nasty_teachers(tmp_path: Path) -> None:
         store.write_record(fake_record(runs["normal"], 90.0, 88.0))
         nasty = fake_record(runs["nasty"], 87.0, 85.0)
         scale = runs["nasty"].method.omega * runs["nasty"].method.temperature ** 2
-        history = tuple({**h, "train_adversarial": scale * 0.1 * h["epoch"]} for h in nasty.history)
+        history = tuple(dataclasses.replace(h, train={**h.train, "adversarial": scale * 0.1 * h.epoch})
+                        for h in nasty.history)
         store.write_record(dataclasses.replace(nasty, history=history))
     record = store.load_record(teacher_runs(prof, prof.table1, "resnet18")["nasty"].run_id)
     assert paper.adversarial_kl(record) == pytest.approx(0.1 * len(record.history))

@@ -1,4 +1,4 @@
-"""Profiles: the paper profile is pinned to SPEC §3–§4, and each of its run kinds can take a step."""
+"""Profiles: the paper profile is pinned to the authors' recipes, and each of its run kinds can take a step."""
 
 from __future__ import annotations
 
@@ -105,9 +105,9 @@ def test_one_step_of_each_paper_run_kind_at_full_width(cfg):
     for role in method.roles:  # fresh full-width stand-ins for the frozen runs
         arch = {"dafl": "resnet34"}.get(method.name, cfg.model if role == "adversary" else "resnet18")
         frozen_cfg = cfg.replace(method=Supervised(), model=arch)
-        frozen[role] = Frozen(FrozenNet(build_model(arch, num_classes), frozen_cfg, torch.device("cpu")),
+        frozen[role] = Frozen(FrozenNet(build_model(arch, num_classes), frozen_cfg.spec, torch.device("cpu")),
                               method.view(role))
-    trainer = method.make_trainer(cfg, data, torch.device("cpu"), frozen)
+    trainer = method.make_trainer(cfg.spec, data, torch.device("cpu"), frozen)
     before = [p.detach().clone() for p in trainer.network.parameters()]
 
     losses, seen = trainer.train_epoch(0, lambda: None)

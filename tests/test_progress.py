@@ -13,7 +13,7 @@ from stingylib import runner
 from stingylib.engine import Outcome
 from stingylib.methods import DAFL, KD, Supervised
 from stingylib.progress import GridProgress, run_work
-from stingylib.runner import Task, execute
+from stingylib.runner import execute
 from stingylib.runs import RunConfig, RunStore
 
 TINY = dict(dataset="digits", width=0.125, batch_size=50, lr=0.05, epochs=2)

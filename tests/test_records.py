@@ -30,8 +30,11 @@ def _valid(cfg=None):
         (lambda d: d.update(schema=1), "record schema 1, but this stingylib reads schema 2"),
         (lambda d: d.update(best_accuracy=99.0), "best_accuracy is not the best epoch's accuracy"),
         (lambda d: d.update(final_accuracy=101.0), r"final_accuracy must be a number in \[0, 100\]"),
-        (lambda d: d["history"].pop(), r"history must list one entry per epoch \(3\); got 2"),
+        (lambda d: d["history"].pop(), rf"history must list one entry per epoch \({SMOKE.table1.epochs}\); "
+                                       rf"got {SMOKE.table1.epochs - 1}"),
         (lambda d: d["history"][1].update(train_total=float("nan")), "non-numeric or non-finite values"),
+        (lambda d: d["history"][0].update(train_hint=1.0), r"unknown key\(s\) \['train_hint'\]"),  # not a term of its
+        (lambda d: d["history"][0].update(diag_kd=1.0), r"unknown key\(s\) \['diag_kd'\]"),  # method's
         (lambda d: d["config"].update(lr=0.2), "is not its config's id"),
         (lambda d: d["config"].update(model="vgg"), "invalid config: RunConfig.model must be one of"),
         (lambda d: d.update(sample_images={"shape": [1, 1, 2, 2], "uint8_base64": "AAA="}), "invalid sample_images"),

@@ -23,7 +23,7 @@ TINY = dict(dataset="digits", train_per_class=20, test_per_class=10, width=0.125
 
 
 def _history(store: RunStore, run_id: str) -> list[dict]:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in store.load_record(run_id).history]
+    return [{k: v for k, v in h.to_json().items() if k not in TIMING} for h in store.load_record(run_id).history]
 
 
 def _pair(seed: int = 0) -> tuple[RunConfig, RunConfig]:
@@ -136,7 +136,7 @@ def test_a_teacher_without_weights_is_trained_again_for_a_new_student(tmp_path):
     outcomes = execute([new_student], store, threads=1, log=_quiet)
     assert [(o.run_id, o.status) for o in outcomes] == [(teacher.run_id, "trained"), (new_student.run_id, "trained")]
     assert store.is_usable(teacher.run_id)
-    assert _history(store, teacher.run_id) == [{k: v for k, v in h.items() if k not in TIMING}
+    assert _history(store, teacher.run_id) == [{k: v for k, v in h.to_json().items() if k not in TIMING}
                                                for h in before.history]  # the same teacher, retrained
 
     weights = store.weights_path(teacher.run_id)  # truncated weights are as good as none

@@ -93,8 +93,8 @@ def test_a_clone_uses_the_shipped_weights_and_trains_only_the_new_student(shippe
     # the same student trained beside the teacher's own weights is the same student
     beside = execute([student], trained, threads=1, log=_quiet)
     assert [o.status for o in beside] == ["trained"]
-    assert clone.load_record(student.run_id).history[-1]["test_accuracy"] == \
-        trained.load_record(student.run_id).history[-1]["test_accuracy"]
+    assert clone.load_record(student.run_id).history[-1].test_accuracy == \
+        trained.load_record(student.run_id).history[-1].test_accuracy
 
 
 def test_tampered_shipped_weights_are_an_error_naming_the_file(shipped_teacher, tmp_path):
@@ -106,7 +106,9 @@ def test_tampered_shipped_weights_are_an_error_naming_the_file(shipped_teacher, 
     path.write_bytes(bytes(blob))
     with pytest.raises(CorruptFileError, match="does not match weights_sha256") as err:
         load_network(clone, teacher.run_id)
-    assert str(path) in str(err.value) and "git checkout" in str(err.value)
+    # outside a git checkout the remedy is not `git checkout`, and a store of no profile names none
+    assert str(path) in str(err.value) and "git checkout" not in str(err.value) and "reinstall" in str(err.value)
+    assert "--profile" not in str(err.value) and "--only " + teacher.run_id in str(err.value)
     with pytest.raises(CorruptFileError, match=str(path)):  # planning a new student stops before training
         execute([_student(teacher.run_id, seed=5)], clone, threads=1, log=_quiet)
     assert clone.weights_status(teacher.run_id) == "corrupt"
@@ -132,7 +134,27 @@ def test_the_command_line_names_the_mismatched_file(shipped_teacher, tmp_path):
                           env={"STINGY_DATA_ROOT": str(root), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {target}: sha256 ") and "does not match" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    # the remedy names the profile (never a literal "<profile>") and, outside a checkout, no `git checkout`
+    assert f"run all --profile cpu --only {teacher_id} --force" in proc.stderr and "<profile>" not in proc.stderr
+    assert "git checkout" not in proc.stderr
     assert not (root / "checkpoints").exists()  # nothing trained
+
+
+def test_shipped_weights_in_the_checkout_are_restored_with_git(tmp_path):
+    """The committed weights, checked against a record that vouches for other bytes: the remedy is to
+    restore the committed file with git (it is in this checkout) or retrain with the profile named."""
+    teacher_id = "supervised-resnet18-w0.125-fashion-mnist-s0-f272658028"
+    data = json.loads((CPU_RESULTS / f"{teacher_id}.json").read_text())
+    data["weights_sha256"] = "0" * 64
+    store = RunStore(tmp_path / "results", tmp_path / "checkpoints", CPU_WEIGHTS, profile="cpu")
+    store.results.mkdir(parents=True)
+    store.record_path(teacher_id).write_text(json.dumps(data))
+    with pytest.raises(CorruptFileError) as err:
+        store.check_weights(teacher_id, CPU_WEIGHTS / f"{teacher_id}.pt")
+    if (ROOT / ".git").exists():
+        assert f"git checkout -- {CPU_WEIGHTS / teacher_id}.pt" in str(err.value)
+    assert f"python -m stingylib run all --profile cpu --only {teacher_id} --force" in str(err.value)
 
 
 def test_own_weights_that_do_not_match_are_moved_aside_and_retrained(shipped_teacher, tmp_path):
@@ -209,7 +231,11 @@ def test_each_shipped_network_gives_its_records_sample_logits(run_id, tmp_path):
         logits = folded(x.contiguous(memory_format=fmt)).float()  # (8, K)
     expected = torch.tensor(record.sample_logits)
     assert torch.equal(logits.argmax(1), expected.argmax(1))
-    assert torch.allclose(logits, expected, rtol=0, atol=1e-4 * expected.abs().max().item()), \
+    # bf16 arithmetic rounds differently on CPUs with and without native bf16 (the records were made on
+    # one with it): up to 0.27 % of the largest logit here, so bf16 runs are held to 1 % (about one bf16
+    # step at that logit), fp32 ones to 0.01 %. Another network's logits differ by tens of percent.
+    tolerance = 1e-2 if cfg.precision == "bf16" else 1e-4
+    assert torch.allclose(logits, expected, rtol=0, atol=tolerance * expected.abs().max().item()), \
         (logits - expected).abs().max()
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from stingylib.data import DATASETS, ImageData, class_balanced_subset, load_dataset, split_validation
-from stingylib.engine import fit, load_network, selected_epoch
+from stingylib.engine import fit, load_network
+from stingylib.runs import EpochMetrics, selected_epoch
 from stingylib.evaluation import evaluate
 from stingylib.methods import KD, Supervised
 from stingylib.runs import RecordError, RunConfig, RunStore, parse_record
@@ -87,14 +88,13 @@ def test_a_config_with_a_validation_split_loads_it_held_out_of_its_training_subs
 
 
 def test_selection_reads_validation_accuracy_only():
-    history = [{"epoch": 1, "val_accuracy": 50.0, "test_accuracy": 90.0},
-               {"epoch": 2, "val_accuracy": 70.0, "test_accuracy": 10.0},
-               {"epoch": 3, "val_accuracy": 70.0, "test_accuracy": 99.0},
-               {"epoch": 4, "val_accuracy": 60.0, "test_accuracy": 95.0}]
-    assert selected_epoch(history) == 2  # the first best validation epoch, whatever the test says
-    without_test = [{k: v for k, v in h.items() if k != "test_accuracy"} for h in history]
-    assert selected_epoch(without_test) == 2  # it never reads test accuracy
-    assert selected_epoch([{"epoch": 1, "test_accuracy": 5.0}]) is None  # no validation split
+    def epochs(val, test):
+        return [EpochMetrics(epoch=i + 1, lr=0.1, test_accuracy=t, val_accuracy=v) for i, (v, t) in enumerate(zip(val, test))]
+
+    val = [50.0, 70.0, 70.0, 60.0]
+    assert selected_epoch(epochs(val, [90.0, 10.0, 99.0, 95.0])) == 2  # the first best validation epoch
+    assert selected_epoch(epochs(val, [0.0, 0.0, 100.0, 100.0])) == 2  # whatever the test split says
+    assert selected_epoch([EpochMetrics(epoch=1, lr=0.1, test_accuracy=5.0)]) is None  # no validation split
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +111,11 @@ def teacher(store) -> RunConfig:
 
 def test_a_run_reports_the_validation_selected_epoch_and_publishes_its_weights(store, teacher):
     record = store.load_record(teacher.run_id)
-    val = [h["val_accuracy"] for h in record.history]
+    val = [h.val_accuracy for h in record.history]
     assert record.selected_epoch == val.index(max(val)) + 1
-    assert record.selected_accuracy == record.history[record.selected_epoch - 1]["test_accuracy"]
+    assert record.selected_accuracy == record.history[record.selected_epoch - 1].test_accuracy
     assert record.selected_val_accuracy == max(val)
-    assert record.best_accuracy == max(h["test_accuracy"] for h in record.history)  # the paper's, kept beside
+    assert record.best_accuracy == max(h.test_accuracy for h in record.history)  # the paper's, kept beside
     # the weights students see are the selected epoch's: they score its validation and test accuracy
     net = load_network(store, teacher.run_id)
     data = load_data(teacher)
@@ -151,10 +151,10 @@ def test_an_interrupted_validated_run_resumes_with_its_selected_weights(tmp_path
     fit(cfg, whole)
     # the same run, interrupted after its second epoch's checkpoint, then resumed
     fit_first = RunStore(tmp_path / "c" / "results", tmp_path / "c" / "ckpt")
-    from stingylib import engine
+    from stingylib.engine import loop
 
     calls = {"n": 0}
-    original = engine.save_checkpoint
+    original = loop.save_checkpoint
 
     def stop_after_two(*args, **kwargs):
         original(*args, **kwargs)
@@ -162,14 +162,14 @@ def test_an_interrupted_validated_run_resumes_with_its_selected_weights(tmp_path
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    engine.save_checkpoint = stop_after_two
+    loop.save_checkpoint = stop_after_two
     try:
         with pytest.raises(KeyboardInterrupt):
             fit(cfg, fit_first)
     finally:
-        engine.save_checkpoint = original
+        loop.save_checkpoint = original
     resumed = fit(cfg, fit_first)
-    assert [h["val_accuracy"] for h in resumed.history] == [h["val_accuracy"] for h in whole.load_record(cfg.run_id).history]
+    assert [h.val_accuracy for h in resumed.history] == [h.val_accuracy for h in whole.load_record(cfg.run_id).history]
     assert resumed.selected_epoch == whole.load_record(cfg.run_id).selected_epoch
     a = torch.load(whole.weights_path(cfg.run_id), weights_only=True)["state_dict"]
     b = torch.load(fit_first.weights_path(cfg.run_id), weights_only=True)["state_dict"]

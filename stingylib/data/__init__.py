@@ -3,10 +3,12 @@
 One module per job, every public name re-exported here:
 
 - ``registry``: the datasets by name (:data:`DATASETS`, :class:`DatasetInfo`), their in-memory form
-  (:class:`ImageData`), :class:`DatasetNotFoundError`, and :func:`load_dataset` with its cache,
-  which dispatches to the loaders:
-- ``digits``, ``cifar``, ``fashion``: one loader each (``digits``; ``cifar10`` / ``cifar100``;
-  ``fashion-mnist``, including the Debian package's files in :data:`DEBIAN_FASHION_MNIST_DIR`).
+  (:class:`ImageData`), :class:`DatasetNotFoundError`, :func:`register_dataset` and
+  :func:`load_dataset` with its cache, which calls the registered loader;
+- ``digits``, ``cifar``, ``fashion``: one loader each, which registers its datasets when imported
+  (``digits``; ``cifar10`` / ``cifar100``; ``fashion-mnist``, including the Debian package's files
+  in :data:`DEBIAN_FASHION_MNIST_DIR`). This package imports them, so every dataset is registered
+  as soon as any part of ``stingylib.data`` is imported.
 - ``batches``: the validation split, class-balanced subsets, augmentation, normalisation, the dataset on the device
   (:func:`resident`) and the batches of an epoch (:func:`train_batches`, :func:`test_batches`).
 - ``fetch``: :func:`ensure_dataset` and the command line ``python -m stingylib.data ensure NAME``
@@ -16,12 +18,14 @@ Module-level settings are read where they are used: to patch one (e.g. in tests)
 module (``stingylib.data.fashion.DEBIAN_FASHION_MNIST_DIR``, ``stingylib.data.registry._CACHE``),
 not this package.
 
-Importing this package has no side effects: nothing is read, downloaded or cached until a function
-is called, and torchvision / scikit-learn are imported only by the loaders.
+Importing this package only registers the built-in datasets' names: nothing is read, downloaded or
+cached until a function is called, and torchvision / scikit-learn are imported only by the loaders.
 """
 
 from __future__ import annotations
 
+from . import cifar as _cifar  # noqa: F401 - each loader module registers its datasets
+from . import digits as _digits  # noqa: F401
 from . import fashion as _fashion
 from .batches import (
     VALIDATION_SEED,
@@ -34,7 +38,7 @@ from .batches import (
     train_batches,
 )
 from .fetch import ensure_dataset, main
-from .registry import DATASETS, DatasetInfo, DatasetNotFoundError, ImageData, load_dataset
+from .registry import DATASETS, DatasetInfo, DatasetNotFoundError, ImageData, load_dataset, register_dataset
 
 __all__ = [
     "DatasetInfo",
@@ -43,6 +47,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DEBIAN_FASHION_MNIST_DIR",
     "load_dataset",
+    "register_dataset",
     "split_validation",
     "VALIDATION_SEED",
     "class_balanced_subset",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .registry import DatasetInfo, DatasetNotFoundError, ImageData
+from .registry import DatasetInfo, DatasetNotFoundError, ImageData, register_dataset
 
 __all__ = ["load_cifar"]
 
@@ -50,3 +50,10 @@ def load_cifar(info: DatasetInfo, root: Path, download: bool) -> ImageData:
         splits.append((x, y))
     (train_x, train_y), (test_x, test_y) = splits
     return ImageData(info, train_x, train_y, test_x, test_y)
+
+
+_CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR_STD = (0.247, 0.243, 0.261)
+for _classes in (10, 100):
+    register_dataset(DatasetInfo(f"cifar{_classes}", _classes, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4,
+                                 flip=True, train_size=50_000), load_cifar)

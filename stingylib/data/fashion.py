@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .registry import DatasetInfo, DatasetNotFoundError, ImageData
+from .registry import DatasetInfo, DatasetNotFoundError, ImageData, register_dataset
 
 __all__ = ["DEBIAN_FASHION_MNIST_DIR", "DEBIAN_FASHION_MNIST_PACKAGE", "load_fashion_mnist"]
 
@@ -124,3 +124,7 @@ def load_fashion_mnist(info: DatasetInfo, root: Path, download: bool) -> ImageDa
         except (RuntimeError, OSError) as exc:
             cause = exc
     raise DatasetNotFoundError(_fashion_missing_message(root, cause)) from cause
+
+
+register_dataset(DatasetInfo("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), crop_padding=2, flip=True,
+                             train_size=60_000), load_fashion_mnist)

@@ -1,25 +1,29 @@
-"""The datasets by name, their in-memory form, the shared input checks, and :func:`load_dataset`.
+"""The dataset registry: datasets by name, their in-memory form, the shared input checks, :func:`load_dataset`.
 
-A dataset is held whole in memory as uint8 tensors (:class:`ImageData`). Four datasets, by name
-(:data:`DATASETS`), each read by its own loader module:
+A dataset is held whole in memory as uint8 tensors (:class:`ImageData`). Each loader module
+registers its datasets here with :func:`register_dataset` (their static facts, a
+:class:`DatasetInfo`, and the function that reads them); this module knows no dataset by name.
+Registered by the package's loader modules:
 
 - ``cifar10`` / ``cifar100`` (:mod:`stingylib.data.cifar`): read by torchvision's own
   CIFAR10/CIFAR100 classes from ``<datasets_dir>/cifar-10-batches-py`` / ``cifar-100-python``
   (downloaded by torchvision when ``download=True`` and the machine has internet).
 - ``fashion-mnist`` (:mod:`stingylib.data.fashion`): torchvision's layout
   ``<datasets_dir>/FashionMNIST/raw`` first, else the idx ``.gz`` files of the Debian/Ubuntu
-  package ``dataset-fashion-mnist`` (:data:`DEBIAN_FASHION_MNIST_DIR`), else a torchvision download.
+  package ``dataset-fashion-mnist``, else a torchvision download.
 - ``digits`` (:mod:`stingylib.data.digits`): scikit-learn's bundled 8×8 digits (always offline),
   split 3/4 train, 1/4 test.
 
-Importing this module has no side effects: nothing is read, downloaded or cached until a function
-is called.
+Adding a dataset is one loader module that calls :func:`register_dataset`, imported by the
+package (``stingylib/data/__init__.py``). Importing this module has no side effects: nothing is
+read, downloaded or cached until a function is called.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -43,21 +47,32 @@ class DatasetInfo:
     train_size: int  # images in the whole training split (before a validation split is held out)
 
 
-_CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-_CIFAR_STD = (0.247, 0.243, 0.261)
+#: The registered datasets by name (filled by the loader modules through :func:`register_dataset`).
+DATASETS: dict[str, DatasetInfo] = {}
 
-DATASETS: dict[str, DatasetInfo] = {
-    "cifar10": DatasetInfo("cifar10", 10, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True,
-                           train_size=50_000),
-    "cifar100": DatasetInfo("cifar100", 100, 3, 32, _CIFAR_MEAN, _CIFAR_STD, crop_padding=4, flip=True,
-                            train_size=50_000),
-    "fashion-mnist": DatasetInfo("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,), crop_padding=2, flip=True,
-                                 train_size=60_000),
-    # Digits: mean and (population) std of train_x / 255 over the 1347-image train split made by
-    # load_dataset("digits"), i.e. `(x.double() / 255).mean()` and `.std(unbiased=False)` → 0.30528,
-    # 0.37584, rounded to 4 decimals (tests/test_data.py recomputes and checks them).
-    "digits": DatasetInfo("digits", 10, 1, 8, (0.3053,), (0.3758,), crop_padding=1, flip=False, train_size=1347),
-}
+#: name → (loader, whether it reads files under a datasets folder): a loader is called as
+#: ``loader(info, root, download)`` and returns the whole dataset (:class:`ImageData`).
+Loader = Callable[[DatasetInfo, "Path | None", bool], "ImageData"]
+_LOADERS: dict[str, tuple[Loader, bool]] = {}
+
+
+def register_dataset(info: DatasetInfo, loader: Loader, *, uses_root: bool = True) -> DatasetInfo:
+    """Make a dataset available by ``info.name`` (:data:`DATASETS`, :func:`load_dataset`).
+
+    Args:
+        info: its static facts.
+        loader: ``loader(info, root, download)`` reads it whole (``root``: the datasets folder, or
+            None when ``uses_root`` is False).
+        uses_root: whether it reads files under the datasets folder (False: bundled data, cached once).
+
+    Raises:
+        ValueError: another dataset of that name is registered already.
+    """
+    if info.name in DATASETS and DATASETS[info.name] != info:
+        raise ValueError(f"a dataset named {info.name!r} is registered already")
+    DATASETS[info.name] = info
+    _LOADERS[info.name] = (loader, uses_root)
+    return info
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -164,21 +179,13 @@ def load_dataset(name: str, *, root: Path | None = None, download: bool = True) 
         DatasetNotFoundError: the dataset is not on disk and could not be downloaded; the message
             says where it was expected and how to get it.
     """
-    from . import cifar, digits, fashion  # the loaders import this module: bind them at call time
-
     info = _check_name(name)
-    if name == "digits":
-        key: tuple[str, Path | None] = (name, None)
-    else:
+    loader, uses_root = _LOADERS[name]
+    if uses_root:
         root = Path(root).expanduser().resolve() if root is not None else datasets_dir()
-        key = (name, root)
-    if key in _CACHE:
-        return _CACHE[key]
-    if name == "digits":
-        data = digits.load_digits(info)
-    elif name == "fashion-mnist":
-        data = fashion.load_fashion_mnist(info, root, download)
     else:
-        data = cifar.load_cifar(info, root, download)
-    _CACHE[key] = data
-    return data
+        root = None
+    key = (name, root)
+    if key not in _CACHE:
+        _CACHE[key] = loader(info, root, download)
+    return _CACHE[key]

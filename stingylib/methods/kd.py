@@ -1,7 +1,10 @@
-"""``kd``: Hinton's knowledge distillation from a frozen teacher seen through a transform (SPEC §3).
+"""``kd``: Hinton's knowledge distillation from a frozen teacher seen through a transform.
+
+The loss of the paper and of the Nasty Teacher's and Stingy Teacher's code, where α weights the KD
+term: ``α·τ²·KL(p_τ(teacher) ‖ p_τ(student)) + (1 − α)·CE`` (:func:`stingylib.losses.kd_loss`).
 
 The one loss for normal, nasty, stingy and reversed teachers: what differs is the teacher run and
-the transform (:class:`~.view.TeacherView`). A student that attacks a stingy teacher adds, on its
+the transform (:class:`~.teacher.TeacherMethod`). A student that attacks a stingy teacher adds, on its
 own side, a map of the *shown* logits to its target (``attack``, :mod:`stingylib.attacks`) and/or
 standardises its own logits in the KD term (``standardize``, logit standardisation); both default
 to off, which keeps every earlier run's identity.
@@ -18,9 +21,10 @@ from torch import Tensor
 from ..attacks import ATTACKS, get_attack
 from ..fields import check, one_of, positive, unit_interval
 from ..losses import kd_loss
+from ..runs.method import LABEL_TERM, TEACHER_TERM
 from ..training import Batch, Losses
 from .base import register
-from .view import TeacherView
+from .teacher import TeacherMethod
 
 
 _attack = functools.lru_cache(maxsize=None)(get_attack)  # built (and its value checked) once per setting
@@ -28,7 +32,7 @@ _attack = functools.lru_cache(maxsize=None)(get_attack)  # built (and its value 
 
 @register
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class KD(TeacherView):
+class KD(TeacherMethod):
     """``alpha·τ²·KL(p_τ(target) ‖ p_τ(student)) + (1 − alpha)·CE``; alpha weights the KD term.
 
     ``target`` is the teacher's shown logits after the student's ``attack`` (``none``: unchanged);
@@ -43,6 +47,7 @@ class KD(TeacherView):
 
     name = "kd"
     summary = "KD from a (transformed) teacher"
+    terms = {"kd": TEACHER_TERM, "ce": LABEL_TERM}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,6 +65,16 @@ class KD(TeacherView):
         if self.standardize:
             parts.append("zscore")
         return parts
+
+    def control(self) -> bool:
+        """Normal KD (the teacher shown as it is, no attack) is a control."""
+        return self.transform == "normal" and self.attack == "none" and not self.standardize
+
+    def describe(self) -> str:
+        text = self.transform + (f" N={self.keep}" if self.keep else "") + f", τ={self.temperature:g}"
+        if self.attack != "none":
+            text += f", {self.attack} {self.attack_value:g}"
+        return text + (", z-scored student" if self.standardize else "")
 
     def loss(self, batch: Batch) -> Losses:
         shown = batch.frozen["teacher"].logits

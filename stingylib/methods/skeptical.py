@@ -1,5 +1,6 @@
-"""``skeptical``: the Skeptical Student (Kundu et al., NeurIPS 2021; SPEC §7), an attack on an
-undistillable teacher that needs more than a transform.
+"""``skeptical``: the Skeptical Student (Kundu et al., "Analyzing the Confidentiality of Undistillable
+Teachers in Knowledge Distillation", NeurIPS 2021), an attack on an undistillable teacher that needs
+more than a transform.
 
 The teacher's (shown) distribution is distilled into a shallow auxiliary exit of the student, a
 small head on an intermediate stage (``exit``, a submodule name such as ``"stages.1"`` of a ResNet),
@@ -28,22 +29,23 @@ from torch import nn
 
 from ..fields import at_least, check, nonnegative, positive, unit_interval
 from ..losses import kd_loss, kl_batchmean
-from ..models import build_model
+from ..models import submodule_names
 from ..models.base import conv_bn
+from ..runs.method import LABEL_TERM, OTHER_TERM, TEACHER_TERM
 from ..training import Batch, Losses
 from .base import register
-from .view import TeacherView
+from .teacher import TeacherMethod
 
 if TYPE_CHECKING:
     from ..data import DatasetInfo
-    from ..runs.config import RunConfig
+    from ..runs.spec import TrainSpec
 
 EXIT_HEAD = "exit_head"
 
 
 @register
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Skeptical(TeacherView):
+class Skeptical(TeacherMethod):
     """KD into the auxiliary exit at submodule ``exit``; the final head learns from labels and the exit."""
 
     exit: str
@@ -55,18 +57,18 @@ class Skeptical(TeacherView):
 
     name = "skeptical"
     summary = "Skeptical Student: KD into a shallow exit, self-distillation into the final head"
+    terms = {"kd": TEACHER_TERM, "ce": LABEL_TERM, "exit_ce": OTHER_TERM, "self_distill": OTHER_TERM}
 
     @property
     def taps(self) -> tuple[str, ...]:  # type: ignore[override]
         return (self.exit,)
 
-    def check(self, cfg: "RunConfig", info: "DatasetInfo") -> None:
-        super().check(cfg, info)
-        names = dict(build_model(cfg.model, info.num_classes, in_channels=info.channels, width=cfg.width)
-                     .named_modules())
+    def check(self, spec: "TrainSpec", info: "DatasetInfo") -> None:
+        super().check(spec, info)
+        names = submodule_names(spec.model, info.num_classes, in_channels=info.channels, width=spec.width)
         if self.exit not in names or not self.exit:
             stages = [n for n in names if n.count(".") == 1][:16]
-            raise ValueError(f"Skeptical.exit must name a submodule of {cfg.model!r} (e.g. one of {stages}); "
+            raise ValueError(f"Skeptical.exit must name a submodule of {spec.model!r} (e.g. one of {stages}); "
                              f"got {self.exit!r}")
 
     def label_parts(self) -> list[str]:

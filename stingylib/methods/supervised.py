@@ -1,7 +1,8 @@
 """``supervised``: cross-entropy on the labels (normal teachers, adversaries and student baselines).
 
-``label_smoothing`` ε > 0 gives the label-smoothing student with no teacher: the bar recent work on
-undistillable models sets for a knock-off student (SPEC §7).
+``label_smoothing`` ε > 0 gives the label-smoothing student with no teacher, the bar a knock-off
+student must clear before a teacher counts as distillable in recent work on undistillable models
+(e.g. CMIM, 2025).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import dataclasses
 
 from ..fields import below_one, check
 from ..losses import cross_entropy_loss
+from ..runs.method import LABEL_TERM
 from ..training import Batch, Losses
 from .base import Method, register
 
@@ -23,6 +25,10 @@ class Supervised(Method):
 
     name = "supervised"
     summary = "cross-entropy on the labels"
+    terms = {"ce": LABEL_TERM}
+
+    def describe(self) -> str:
+        return f"label smoothing ε={self.label_smoothing:g}" if self.label_smoothing else ""
 
     def label_parts(self) -> list[str]:
         return [f"ls{self.label_smoothing:g}"] if self.label_smoothing else []

@@ -7,7 +7,10 @@ called uniformly as ``model(x)`` → logits (B, K) or ``model(x, return_features
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
+
+import torch
 
 from .base import Classifier, check_model_args, count_parameters, FoldedCopy, fold_batchnorm
 from .generator import Generator, build_generator
@@ -16,7 +19,8 @@ from .resnet import resnet18, resnet34, resnet50
 from .resnext import resnext29
 from .shufflenetv2 import shufflenetv2
 
-__all__ = ["MODELS", "Classifier", "Generator", "build_generator", "build_model", "count_parameters", "FoldedCopy", "fold_batchnorm"]
+__all__ = ["MODELS", "Classifier", "Generator", "build_generator", "build_model", "count_parameters", "FoldedCopy",
+           "fold_batchnorm", "submodule_names"]
 
 MODELS: dict[str, Callable[..., Classifier]] = {
     "resnet18": resnet18,
@@ -38,3 +42,13 @@ def build_model(name: str, num_classes: int, *, in_channels: int = 3, width: flo
         raise ValueError(f"name must be one of {sorted(MODELS)}; got {name!r}")
     check_model_args(num_classes, in_channels, width)  # fail before any construction work
     return MODELS[name](num_classes, in_channels=in_channels, width=width)
+
+
+@functools.lru_cache(maxsize=None)
+def submodule_names(name: str, num_classes: int, *, in_channels: int = 3, width: float = 1.0) -> tuple[str, ...]:
+    """The names of every submodule of ``build_model(name, ...)`` (``named_modules`` order), found
+    without building real weights: the model is built on PyTorch's ``meta`` device, under a forked
+    random state, so asking draws no random number and allocates no memory (config checks use it)."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        model = build_model(name, num_classes, in_channels=in_channels, width=width)
+    return tuple(n for n, _ in model.named_modules())

@@ -3,8 +3,8 @@
 :func:`paper_table1` and :func:`paper_table2` read ``table1.csv`` and ``table2.csv``, typed in from
 the poster and shipped inside this package (``stingylib/paper/``, with a ``README.md`` describing
 them; package data, so they are there after a plain ``pip install`` too), into
-:class:`~stingylib.experiments.ResultTable` objects with exactly the index and columns of
-:func:`stingylib.experiments.table1_frame` / :func:`~stingylib.experiments.table2_frame`, so a run
+:class:`~stingylib.experiments.reading.ResultTable` objects with exactly the index and columns of
+:func:`stingylib.experiments.table1.table1_frame` / :func:`~stingylib.experiments.table2.table2_frame`, so a run
 and the paper can be formatted, compared and subtracted cell by cell. Either also reads the files
 from an explicit folder (``root``). The poster's parenthesised deltas are not stored: they are
 recomputed here by the rules of :mod:`stingylib.experiments` (students against the baseline row; a
@@ -19,9 +19,11 @@ Table 2, CIFAR-100 nasty teacher, 76.12 printed "(−0.79)" where 76.12 − 76.9
 such as ``ResNet-18 (stingy)`` and ``Student baseline``, column labels such as ``MobileNetV2``;
 :func:`style_table` renders such a frame as a compact HTML table for the book.
 
-What the results pages show beside the paper's numbers: :func:`profile_summary` (which profile and
-recipe produced a page), :func:`provenance` (git commit, versions, device, dates and training
-time, summarised from the run records), Table 1's paired comparisons made readable
+What the results pages show beside the paper's numbers: :func:`profile_summary` and
+:func:`profile_table` (which profile and recipe produced a page: every number of the profile,
+generated from its dataclasses), :func:`provenance` (git commit, versions, device, dates and
+training time, summarised from the run records) and :func:`cost_summary` (what the runs cost, per
+training session), Table 1's paired comparisons made readable
 (:func:`format_comparisons`) and counted (:func:`claim_counts`, beside the paper's own
 :func:`mean_differences`), and the nasty teachers' numbers (:func:`nasty_teachers`,
 :func:`teacher_epochs`). Nothing is read at import.
@@ -35,16 +37,17 @@ public is importable from ``stingylib.paper`` itself, which is the API (note tha
 
 from __future__ import annotations
 
-from ..experiments import BASELINE_ROW, SELF, VARIANTS, ResultTable, table1_deltas, table2_deltas  # noqa: F401
+from ..experiments import (BASELINE_ROW, SELF, VARIANTS, ResultTable, claim_counts, table1_deltas,  # noqa: F401
+                           table2_deltas)
+from ..experiments import table1 as _table1
+from ..experiments.teachers import adversarial_kl
 from . import display as _display
 from . import numbers as _numbers
-from . import summaries as _summaries
 from .display import (display_table, formatted_paper_table1, formatted_paper_table2, label, other_metrics,
-                      profile_summary, stack_tables, style_table)
+                      profile_summary, profile_table, stack_tables, style_table)
 from .numbers import TABLE1_STUDENTS, paper_table1, paper_table2
-from .provenance import provenance
-from .summaries import (adversarial_kl, claim_counts, difference_texts, format_comparisons, mean_differences,
-                        nasty_teachers, teacher_epochs)
+from .provenance import cost_summary, provenance
+from .summaries import difference_texts, format_comparisons, mean_differences, nasty_teachers, teacher_epochs
 
 # Re-bound here (the same objects) so that the API page documents them under stingylib.paper.
 #: Table 1's columns, in the paper's order.
@@ -56,7 +59,7 @@ LABELS = _display.LABELS
 #: What each accuracy metric of a record means (selected on validation, final, best on test).
 METRICS = _display.METRICS
 #: The comparisons whose direction the Table 1 page counts.
-CLAIMS = _summaries.CLAIMS
+CLAIMS = _table1.CLAIMS
 
 # The API (and the API page, in this order). Also available, as before the split: BASELINE_ROW,
 # SELF, VARIANTS, ResultTable, table1_deltas and table2_deltas of stingylib.experiments.
@@ -72,9 +75,11 @@ __all__ = [
     "formatted_paper_table1",
     "formatted_paper_table2",
     "provenance",
+    "cost_summary",
     "METRICS",
     "other_metrics",
     "profile_summary",
+    "profile_table",
     "style_table",
     "stack_tables",
     "CLAIMS",

@@ -60,8 +60,8 @@ def display_table(table: ResultTable | pd.DataFrame, *, dafl_teacher: str = "res
     """A Table 1 or Table 2 frame with the paper's row and column labels.
 
     Args:
-        table: a :class:`~stingylib.experiments.ResultTable` (formatted as ``acc ± std (+delta)`` by
-            its :meth:`~stingylib.experiments.ResultTable.formatted`; the teacher accuracy without
+        table: a :class:`~stingylib.experiments.reading.ResultTable` (formatted as ``acc ± std (+delta)`` by
+            its :meth:`~stingylib.experiments.reading.ResultTable.formatted`; the teacher accuracy without
             ``± std``, since one teacher network serves every student seed) or any frame indexed by
             (teacher, variant) or (dataset, variant).
         dafl_teacher: the teacher architecture named in Table 2's row labels.
@@ -100,7 +100,7 @@ def formatted_paper_table2(root: Path | str | None = None) -> pd.DataFrame:
     return display_table(paper_table2(root))
 
 
-#: What each accuracy metric of a record (:data:`stingylib.experiments.METRICS`) means, for the pages.
+#: What each accuracy metric of a record (:data:`stingylib.experiments.reading.METRICS`) means, for the pages.
 METRICS = {"selected_accuracy": "test accuracy at the epoch selected on the validation split",
            "final_accuracy": "test accuracy after the last epoch",
            "best_accuracy": "best test accuracy over all epochs (the paper's protocol; optimistic: the epoch "
@@ -141,77 +141,61 @@ def stack_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def _seeds(seeds) -> str:
-    return ", ".join(map(str, seeds))
+def _text(value: object) -> str:
+    """A profile setting as a table shows it: tuples as comma-separated lists, numbers with ``g``."""
+    if isinstance(value, tuple):
+        return ", ".join(_text(v) for v in value) if value else "(none)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "None"
+    return str(value)
 
 
-def _data_and_selection(r) -> str:
-    """Which images a recipe's students and teachers train on, and how an epoch is chosen."""
-    def per_class(n: int | None) -> str:
-        if n is not None:
-            return f"{n:,} images per class"
-        return "the whole training split" + ("" if r.val_per_class is None else " less the validation split")
-
-    text = f"Students train on {per_class(r.train_per_class)}"
-    if r.owner is not None:
-        text += (f"; teachers on {per_class(r.owner.train_per_class)}, {r.owner.epochs} epochs "
-                 f"(lr ×{r.gamma:g} at epochs {', '.join(map(str, r.owner.milestones))})")
-    if r.val_per_class is None:
-        return text + ". No validation split: the epoch is the best on the test split (the paper's protocol)."
-    return (text + f". A class-balanced validation split of {r.val_per_class:,} images per class selects each "
-            "run's epoch; the selected epoch's weights are what students see.")
+def _wanted(name: str, prefixes: tuple[str, ...] | None) -> bool:
+    if prefixes is None:
+        return True
+    return any(name == p or name.startswith((p + ".", p + "[")) for p in prefixes)
 
 
-def profile_summary(profile: str, target: str) -> str:
-    """Markdown saying which profile produced a results page and with which recipe.
+def profile_table(profile: str, target: str | None = None) -> pd.DataFrame:
+    """The settings of a profile as a table (one row per setting: its value and what it means),
+    generated from the profile's dataclasses (:func:`stingylib.profiles.profile_numbers`).
 
     Args:
         profile: ``smoke``, ``cpu`` or ``paper``.
-        target: ``table1`` or ``figure`` (standard KD: the profile's Table 1 recipe), ``table2``
-            (DAFL recipes) or ``attacks`` (the attack experiment, on the Table 1 recipe).
+        target: a registered experiment: only the settings it reads (its
+            :attr:`~stingylib.experiments.base.Experiment.settings`); None: every setting.
     """
-    from ..data import DATASETS
+    from ..experiments import get_experiment
+    from ..profiles import profile_numbers
+
+    prefixes = None if target is None else get_experiment(target).settings
+    rows = [(name, _text(value), meaning) for name, (value, meaning) in profile_numbers(profile).items()
+            if name not in ("name", "description", "notes") and _wanted(name, prefixes)]
+    frame = pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
+    return frame
+
+
+def profile_summary(profile: str, target: str) -> str:
+    """Markdown saying which profile produced a results page and with which settings: its description,
+    then (folded) the table of every setting the page's experiment reads (:func:`profile_table`),
+    generated from the profile itself.
+
+    Args:
+        profile: ``smoke``, ``cpu`` or ``paper``.
+        target: the registered experiment the page shows (``table1``, ``table2``, ``figure``, ``attacks``, …).
+    """
     from ..profiles import get_profile
 
     prof = get_profile(profile)
-    lines = [f"**Profile `{prof.name}`**: {prof.description}"]
-    if target in ("table1", "figure", "attacks"):
-        r = prof.table1
-        widths = ", ".join(f"{label(m)} ×{w:g}" for m, w in prof.widths) or "full width"
-        lines.append(
-            f"Dataset {label(r.dataset)} (K = {DATASETS[r.dataset].num_classes} classes); {r.epochs} epochs, "
-            f"lr {r.lr:g} (×{r.gamma:g} at epochs {', '.join(map(str, r.milestones))}), batch {r.batch_size}; "
-            f"KD α = {r.alpha:g}, τ = {r.kd_temperature:g} from normal and nasty teachers and "
-            f"τ = {r.stingy_temperature:g} from stingy and reversed ones; stingy teachers keep N = {r.keep}; "
-            f"nasty teachers ω = {r.nasty_omega:g}, τ_A = {r.nasty_temperature:g}; widths: {widths}; "
-            f"student seeds {_seeds(prof.seeds)}; one teacher per architecture (seed {prof.teacher_seed}).")
-        lines.append(_data_and_selection(r))
-        if target == "attacks":
-            a = prof.attacks
-            lines.append(f"Attacks: the {label(prof.figure_teacher)} teacher (stingy: N = {r.keep}) → "
-                         f"{', '.join(label(s) for s in a.students)} students; tail fill δ ∈ "
-                         f"{{{', '.join(f'{d:g}' for d in a.tail_deltas)}}}, smoothed targets ε ∈ "
-                         f"{{{', '.join(f'{e:g}' for e in a.smoothing)}}}, τ ∈ {{{', '.join(f'{t:g}' for t in a.temperatures)}}}"
-                         f" × α ∈ {{{', '.join(f'{x:g}' for x in a.alphas)}}}, logit standardisation at τ ∈ "
-                         f"{{{', '.join(f'{t:g}' for t in a.standardize_temperatures)}}}, clipped targets C ∈ "
-                         f"{{{', '.join(f'{c:g}' for c in a.clips)}}}, the Skeptical Student (exit after an early "
-                         f"stage, self-distillation from epoch {a.skeptical_delay + 1}); every attack otherwise at the "
-                         f"stingy τ = {r.stingy_temperature:g}, α = {r.alpha:g}.")
-        if target == "figure":
-            lines.append(f"The figure's N sweep and reversed logits: student seeds {_seeds(prof.sweep_seeds)}; "
-                         f"N = {r.keep}, normal KD and the baseline: student seeds {_seeds(prof.seeds)}.")
-    elif target == "table2":
-        for d in prof.table2:
-            lines.append(
-                f"DAFL on {label(d.teacher.dataset)}: {label(d.teacher_model)} teacher → {label(d.student_model)} "
-                f"student, {d.epochs} epochs × {d.iterations_per_epoch} iterations, batch {d.batch_size}, "
-                f"generator lr {d.generator_lr:g}, student lr {d.lr:g}; loss weights one-hot {d.one_hot:g}, "
-                f"information entropy {d.info_entropy:g}, activation {d.activation:g}; stingy teachers keep "
-                f"N = {d.teacher.keep}.")
-        lines.append(f"DAFL student seeds {_seeds(prof.table2_seeds)}; one teacher per dataset (seed "
-                     f"{prof.teacher_seed}).")
-    else:
-        raise ValueError(f"target must be 'table1', 'table2', 'figure' or 'attacks'; got {target!r}")
+    table = profile_table(profile, target)
+    rows = "\n".join(f"| `{name}` | {html.escape(row.value)} | {html.escape(row.meaning)} |"
+                      for name, row in table.iterrows())
+    lines = [f"**Profile `{prof.name}`**: {prof.description}",
+             f"<details><summary>Every setting of the <code>{prof.name}</code> profile this page uses "
+             f"({len(table)}, from <code>stingylib.profiles</code>)</summary>\n\n"
+             f"| setting | value | meaning |\n|---|---|---|\n{rows}\n\n</details>"]
     if prof.name != "paper":
         lines.append(f"*These numbers check the pipeline at the `{prof.name}` profile's scale; they are not "
                      "comparable with the paper's, which only the `paper` profile reproduces.*")

@@ -1,4 +1,4 @@
-"""The poster's Table 1 and Table 2 as :class:`~stingylib.experiments.ResultTable` objects.
+"""The poster's Table 1 and Table 2 as :class:`~stingylib.experiments.reading.ResultTable` objects.
 
 The numbers are ``table1.csv`` and ``table2.csv`` next to this module (package data, documented in
 the ``README.md`` beside them), read with :mod:`importlib.resources`, so they are found in a
@@ -53,7 +53,7 @@ def _result_table(mean: pd.DataFrame, delta: pd.DataFrame) -> ResultTable:
 
 def paper_table1(root: Path | str | None = None) -> ResultTable:
     """The paper's Table 1 (CIFAR-100, standard KD) with the index and columns of
-    :func:`stingylib.experiments.table1_frame`: index (teacher, variant), baseline row first, then
+    :func:`stingylib.experiments.table1.table1_frame`: index (teacher, variant), baseline row first, then
     ResNet-18, ResNet-50, ResNeXt-29 × (normal, nasty, stingy); columns ``teacher_accuracy``,
     ``shufflenetv2``, ``mobilenetv2``, ``resnet18``, ``teacher_self``. Accuracies in percent
     (best epoch, the paper's protocol); std NaN (one run each); deltas recomputed.
@@ -73,7 +73,7 @@ def paper_table1(root: Path | str | None = None) -> ResultTable:
 
 def paper_table2(root: Path | str | None = None) -> ResultTable:
     """The paper's Table 2 (DAFL, ResNet-34 → ResNet-18) with the index and columns of
-    :func:`stingylib.experiments.table2_frame`: index (dataset, variant) for CIFAR-10 and
+    :func:`stingylib.experiments.table2.table2_frame`: index (dataset, variant) for CIFAR-10 and
     CIFAR-100 × (normal, nasty, stingy); columns ``teacher_accuracy`` and ``dafl``.
 
     Args:

@@ -1,11 +1,15 @@
 """Where a run's numbers come from, shown beside the paper's: :func:`provenance` summarises the run
-records of a profile (git commit, versions, device, machine, dates, training time). Nothing is read
-at import.
+records of a profile (git commit, versions, device, machine, dates, training time) and
+:func:`cost_summary` what a set of runs cost, per training session. Nothing is read at import.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from ..experiments import plan
+from ..profiles import get_profile
+from ..runs import RunStore
 
 
 def _duration(seconds: float) -> str:
@@ -50,10 +54,6 @@ def provenance(profile: str, target: str = "all", store=None) -> pd.DataFrame:
         versions, device(s), machine(s), the date range of the runs' completion (UTC) and their
         total training wall time.
     """
-    from ..experiments import plan
-    from ..profiles import get_profile
-    from ..runs import RunStore
-
     prof = get_profile(profile)
     store = RunStore.for_profile(prof.name) if store is None else store
     runs = plan(prof, target)
@@ -81,3 +81,42 @@ def provenance(profile: str, target: str = "all", store=None) -> pd.DataFrame:
                                          f"(schema {migrated[0].get('from_schema')} → 2; measurements unchanged)")
     return pd.DataFrame({"value": pd.Series(items)})
 
+
+#: An idle gap longer than this between runs splits them into separate training sessions.
+SESSION_GAP = pd.Timedelta(hours=1)
+
+
+def cost_summary(records) -> str:
+    """What a set of finished runs cost, as Markdown: the number of runs, the sum of their training
+    and evaluation time, and for each training session (runs separated by an idle gap longer than
+    ``SESSION_GAP``, an hour, e.g. a later retraining of some of them) the span from its first run's start
+    (its finishing time less its recorded seconds) to its last run's end."""
+    records = list(records)
+    if not records:
+        return "No finished runs."
+    ends = [pd.Timestamp(r.provenance["finished_at"]) for r in records]
+    runs = sorted((e - pd.Timedelta(seconds=r.wall_seconds), e) for e, r in zip(ends, records))
+    sessions: list[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
+    for start, end in runs:
+        if sessions and start - max(e for _, e in sessions[-1]) <= SESSION_GAP:
+            sessions[-1].append((start, end))
+        else:
+            sessions.append([(start, end)])
+    total = sum(r.wall_seconds for r in records)
+    machines = sorted({str(r.provenance.get("machine", {}).get("hostname", "?")) for r in records})
+    cores = sorted({str(r.provenance.get("machine", {}).get("cpu_count", "?")) for r in records})
+
+    def hm(seconds: float) -> str:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+    def span(session) -> str:
+        first, last = min(s for s, _ in session), max(e for _, e in session)
+        return (f"{hm((last - first).total_seconds())} from the first run's start ({first:%Y-%m-%d %H:%M} UTC) to "
+                f"the last run's end ({last:%Y-%m-%d %H:%M} UTC)")
+
+    head = (f"{len(records)} runs; {hm(total)} of training and evaluation summed over the runs; "
+            f"on {len(machines)} machine(s) with {', '.join(cores)} cores; ")
+    if len(sessions) == 1:
+        return head + span(sessions[0]) + "."
+    return head + f"in {len(sessions)} sessions: " + "; ".join(
+        f"{len(session)} runs, {span(session)}" for session in sessions) + "."

@@ -1,7 +1,9 @@
 """A run is its config: one frozen dataclass holding everything that determines the result.
 
-``RunConfig`` holds what every run has (model, dataset, optimisation, seed, data subset) and, in
-``method``, the registered method's own parameters (:mod:`stingylib.methods`): e.g.
+``RunConfig`` holds what every run has (model, dataset, optimisation, seed, data subset: the fields
+of :class:`~stingylib.runs.spec.TrainSpec`) and, in ``method``, the registered method with its own
+parameters (:mod:`stingylib.methods`; this package knows methods only through
+:class:`~stingylib.runs.method.MethodSpec`): e.g.
 ``RunConfig(method=KD(teacher=..., transform="stingy_sparse", keep=2, temperature=20, alpha=0.9),
 model="resnet18", dataset="fashion-mnist", epochs=10, lr=0.1, milestones=(5, 8))``.
 
@@ -20,82 +22,36 @@ import hashlib
 import json
 from typing import Any, Mapping
 
-from ..fields import (
-    Validated,
-    as_dict,
-    at_least,
-    below_one,
-    check,
-    increasing_positive,
-    non_default,
-    nonnegative,
-    one_of,
-    positive,
-)
-from ..methods import Method, get_method
+from ..fields import as_dict, non_default
+from .method import MethodSpec, get_method
+from .spec import TrainSpec
 
 #: Version of the identity rule (what the hash covers). Version 1 hashed every field of a flat config;
 #: ``scripts/migrate_records.py`` moved its records to version 2.
 ID_SCHEMA = 2
 
 
-def _models():
-    from ..models import MODELS
-
-    return MODELS
-
-
-def _datasets():
-    from ..data import DATASETS
-
-    return DATASETS
-
-
-def _precisions():
-    from ..fastpath import PRECISIONS
-
-    return PRECISIONS
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RunConfig(Validated):
-    """Everything that determines one training run's result.
+class RunConfig(TrainSpec):
+    """Everything that determines one training run's result: its training fields
+    (:class:`~stingylib.runs.spec.TrainSpec`, where they and their defaults are declared) and its
+    method with the method's parameters."""
 
-    Optimisation defaults are the ones shared by every recipe of the paper (SPEC §4: SGD, momentum
-    0.9, weight decay 5e-4, batch 128); the per-dataset recipes and the methods' hyperparameters are
-    set by the experiment profiles (:mod:`stingylib.profiles`).
-    """
-
-    method: Method  # a registered method with its parameters (stingylib.methods)
-    model: str = dataclasses.field(metadata=check(one_of(_models)))
-    dataset: str = dataclasses.field(metadata=check(one_of(_datasets)))
-    epochs: int = dataclasses.field(metadata=check(at_least(1)))
-    lr: float = dataclasses.field(metadata=check(positive))
-    milestones: tuple[int, ...] = dataclasses.field(default=(), metadata=check(increasing_positive))
-    gamma: float = dataclasses.field(default=0.1, metadata=check(positive))  # lr factor at each milestone
-    width: float = dataclasses.field(default=1.0, metadata=check(positive))
-    seed: int = dataclasses.field(default=0, metadata=check(at_least(0)))
-    batch_size: int = dataclasses.field(default=128, metadata=check(at_least(1)))
-    momentum: float = dataclasses.field(default=0.9, metadata=check(below_one))
-    weight_decay: float = dataclasses.field(default=5e-4, metadata=check(nonnegative))
-    train_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))  # None: all
-    test_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
-    # Images per class held out of the training split for validation (stingylib.data.split_validation):
-    # the same images for every run of the dataset; model selection (the reported epoch, a teacher's
-    # weights) reads them, never the test split. None: no validation split (the paper's protocol).
-    val_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
-    augment: bool = True
-    # Arithmetic of this run's forward passes: "fp32", or "bf16" autocast (stingylib.fastpath). Part
-    # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) always
-    # runs in the precision of its own run.
-    precision: str = dataclasses.field(default="fp32", metadata=check(one_of(_precisions)))
+    method: MethodSpec  # a registered method with its parameters (stingylib.methods)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.method, Method):
+        if not isinstance(self.method, MethodSpec):
             raise ValueError(f"RunConfig.method must be a registered method with its parameters (e.g. "
                              f"stingylib.methods.KD(...)); got {self.method!r}")
         super().__post_init__()
-        self.method.check(self, _datasets()[self.dataset])
+        from ..data import DATASETS
+
+        self.method.check(self.spec, DATASETS[self.dataset])
+
+    @property
+    def spec(self) -> TrainSpec:
+        """What training reads of this run (everything but the method)."""
+        return TrainSpec.of(self)
 
     # --- identity -------------------------------------------------------------------------------
 
@@ -132,7 +88,7 @@ class RunConfig(Validated):
         return self.method.dependencies()
 
     def cohort_key(self) -> tuple[Any, ...] | None:
-        """Runs with equal keys can train as one cohort (:func:`stingylib.engine.fit_cohort`): the same
+        """Runs with equal keys can train as one cohort (:func:`stingylib.engine.loop.fit_cohort`): the same
         frozen runs, data (dataset, subset, seed → batch order and augmentation), batch size and
         epochs, so one batch and one pass of each frozen network serve every member. None: this run
         trains alone (no frozen network to share, or a method with its own epoch body)."""

@@ -39,4 +39,4 @@ def load_runs(results: Path | str) -> pd.DataFrame:
 
 def epoch_metrics(results: Path | str) -> pd.DataFrame:
     """Long table of the per-epoch metrics of every valid record: one row per (run_id, epoch)."""
-    return pd.DataFrame([{"run_id": r.run_id, **h} for r in _valid_records(results) for h in r.history])
+    return pd.DataFrame([{"run_id": r.run_id, **h.to_json()} for r in _valid_records(results) for h in r.history])

@@ -20,9 +20,10 @@ import socket
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .config import RunConfig
+from .metrics import EpochMetrics, best_epoch, selected_epoch
 
 #: The version of the record layout (version 1, with flat provenance and v1 configs, is migrated by
 #: ``scripts/migrate_records.py``).
@@ -88,7 +89,7 @@ class RunRecord:
     num_params: int
     wall_seconds: float
     images_per_s: float  # mean over epochs of training images per second
-    history: tuple[dict[str, float], ...]  # per epoch: epoch, lr, test_accuracy, train_<term>, …
+    history: tuple[EpochMetrics, ...]  # one per epoch
     sample_logits: tuple[tuple[float, ...], ...]  # raw logits of the first test images
     sample_labels: tuple[int, ...]
     sample_images: SampleImages | None
@@ -110,7 +111,7 @@ class RunRecord:
         """The JSON object written to disk."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["config"] = self.config.to_dict()
-        out["history"] = [dict(h) for h in self.history]
+        out["history"] = [h.to_json() for h in self.history]
         out["sample_logits"] = [list(row) for row in self.sample_logits]
         out["sample_labels"] = list(self.sample_labels)
         out["sample_images"] = None if self.sample_images is None else self.sample_images.to_json()
@@ -195,32 +196,32 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         _require(isinstance(data[key], int) and not isinstance(data[key], bool) and data[key] >= 0, path,
                  f"{key} must be an integer >= 0; got {data[key]!r}")
 
-    history = data["history"]
-    _require(isinstance(history, list) and len(history) == config.epochs, path,
+    raw = data["history"]
+    _require(isinstance(raw, list) and len(raw) == config.epochs, path,
              f"history must list one entry per epoch ({config.epochs}); got "
-             f"{len(history) if isinstance(history, list) else type(history).__name__}")
-    for i, entry in enumerate(history, 1):
-        _require(isinstance(entry, dict) and entry.get("epoch") == i and _is_percent(entry.get("test_accuracy")),
-                 path, f"history entry {i} must be an object with epoch {i} and a test_accuracy in [0, 100]")
-        bad = [k for k, v in entry.items() if not _is_number(v)]
-        _require(not bad, path, f"history entry {i} has non-numeric or non-finite values for {bad}")
-    accuracies = [h["test_accuracy"] for h in history]
+             f"{len(raw) if isinstance(raw, list) else type(raw).__name__}")
+    try:
+        history = tuple(EpochMetrics.from_json(entry, epoch=i, terms=config.method.terms)
+                        for i, entry in enumerate(raw, 1))
+    except ValueError as err:
+        raise RecordError(path, str(err)) from None
+    accuracies = [h.test_accuracy for h in history]
     _require(data["final_accuracy"] == accuracies[-1], path, "final_accuracy is not the last epoch's accuracy")
     _require(data["best_accuracy"] == max(accuracies), path, "best_accuracy is not the best epoch's accuracy")
-    _require(data["best_epoch"] == accuracies.index(max(accuracies)) + 1, path,
-             "best_epoch is not the (first) epoch of the best accuracy")
+    _require(data["best_epoch"] == best_epoch(history), path, "best_epoch is not the (first) epoch of the best accuracy")
     selected = (data.get("selected_epoch"), data.get("selected_accuracy"), data.get("selected_val_accuracy"))
     if config.val_per_class is None:
-        _require(selected == (None, None, None), path,
-                 "selected_epoch/selected_accuracy/selected_val_accuracy must be null: the run has no validation split")
+        _require(selected == (None, None, None) and all(h.val_accuracy is None for h in history), path,
+                 "selected_epoch/selected_accuracy/selected_val_accuracy and every val_accuracy must be null: the "
+                 "run has no validation split")
     else:
-        _require(all(_is_percent(h.get("val_accuracy")) for h in history), path,
+        _require(all(h.val_accuracy is not None for h in history), path,
                  "every history entry of a run with a validation split needs a val_accuracy in [0, 100]")
-        val = [h["val_accuracy"] for h in history]
-        chosen = val.index(max(val)) + 1
-        _require(selected == (chosen, accuracies[chosen - 1], val[chosen - 1]), path,
-                 f"selected_epoch/selected_accuracy/selected_val_accuracy must be {chosen}, {accuracies[chosen - 1]}, "
-                 f"{val[chosen - 1]} (the first epoch of the best validation accuracy); got {list(selected)}")
+        chosen = selected_epoch(history)
+        expected = (chosen, accuracies[chosen - 1], history[chosen - 1].val_accuracy)
+        _require(selected == expected, path,
+                 f"selected_epoch/selected_accuracy/selected_val_accuracy must be {list(expected)} (the first epoch of "
+                 f"the best validation accuracy); got {list(selected)}")
 
     logits, labels = data["sample_logits"], data["sample_labels"]
     _require(isinstance(logits, list) and all(isinstance(r, list) and all(_is_number(v) for v in r) for r in logits),
@@ -245,7 +246,7 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         best_accuracy=float(data["best_accuracy"]), best_epoch=data["best_epoch"],
         teacher_accuracy=None if data["teacher_accuracy"] is None else float(data["teacher_accuracy"]),
         num_params=data["num_params"], wall_seconds=float(data["wall_seconds"]),
-        images_per_s=float(data["images_per_s"]), history=tuple(history),
+        images_per_s=float(data["images_per_s"]), history=history,
         sample_logits=tuple(tuple(float(v) for v in row) for row in logits), sample_labels=tuple(labels),
         sample_images=images, provenance=data["provenance"], selected_epoch=selected[0],
         selected_accuracy=None if selected[1] is None else float(selected[1]),

@@ -20,13 +20,15 @@ adversaries), committed so that a checkout adds a student without retraining its
   ``done``, ``corrupt``, ``running`` (another process holds its lock), ``interrupted`` (a checkpoint
   exists, nobody trains it) or ``missing``; :meth:`RunStore.has_weights` whether others can use it.
 - :meth:`RunStore.lock` is the per-run lock held while a run trains: one trainer per run, across
-  processes and machines that share the data root.
+  processes and machines that share the data root. :meth:`RunStore.is_locked` asks without
+  writing anything, so ``status`` works on a read-only data root.
 - :meth:`RunStore.quarantine` moves a file that cannot be trusted aside as ``<name>.corrupt``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -39,8 +41,13 @@ from typing import Any, Callable, Iterator
 
 import filelock
 
-from ..paths import checkpoints_dir, results_dir, shipped_weights_dir
+from ..paths import checkout_root, checkpoints_dir, results_dir, shipped_weights_dir
 from .record import RecordError, RunRecord, parse_record
+
+try:  # POSIX: probe a lock without taking it (filelock's locks are flock locks there)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 #: The states of a run, as :meth:`RunStore.state` tells them.
 STATES = ("done", "corrupt", "running", "interrupted", "missing")
@@ -117,6 +124,7 @@ class RunStore:
     results: Path
     checkpoints: Path
     shipped: Path | None = None  # read-only shipped weights, ``<run_id>.pt`` (None: none)
+    profile: str | None = None  # the profile whose runs these are (for the commands a message suggests)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", Path(self.results))
@@ -127,7 +135,7 @@ class RunStore:
     @classmethod
     def for_profile(cls, profile: str) -> "RunStore":
         """The data root's folders for ``profile`` (with its shipped weights)."""
-        return cls(results_dir(profile), checkpoints_dir(profile), shipped_weights_dir(profile))
+        return cls(results_dir(profile), checkpoints_dir(profile), shipped_weights_dir(profile), profile=profile)
 
     # --- paths ----------------------------------------------------------------------------------
 
@@ -212,8 +220,7 @@ class RunStore:
             CorruptFileError: naming the file and the problem (and, for shipped weights, the remedy).
         """
         shipped = path == self.shipped_path(run_id)
-        remedy = (f"; restore the committed file (git checkout -- {path}) or retrain the run "
-                  f"(python -m stingylib run all --only {run_id} --force --profile <profile>)") if shipped else ""
+        remedy = self._shipped_remedy(run_id, path) if shipped else ""
         if not (path.is_file() and zipfile.is_zipfile(path)):  # torch's zip directory is at the end
             raise CorruptFileError(path, f"not a whole weights file (truncated, or a Git LFS pointer){remedy}")
         record = self.try_record(run_id)
@@ -222,11 +229,25 @@ class RunStore:
             if shipped:
                 raise CorruptFileError(path, f"shipped weights need a record with weights_sha256 to be checked "
                                              f"against; {self.record_path(run_id)} has none{remedy}")
+            owner = _weights_owner(path)  # no checksum to compare with: at least the run they belong to
+            if owner != run_id:
+                raise CorruptFileError(path, f"holds the weights of run {owner!r}, not {run_id!r}")
             return
         actual = sha256_file(path)
         if actual != expected:
             raise CorruptFileError(path, f"sha256 {actual} does not match weights_sha256 {expected} of its record "
                                          f"{self.record_path(run_id)}: these are not the run's weights{remedy}")
+
+    def _shipped_remedy(self, run_id: str, path: Path) -> str:
+        """What to do about shipped weights that fail their check: restore them (from git, when they
+        are in a checkout) or retrain the run."""
+        profile = f" --profile {self.profile}" if self.profile else ""
+        retrain = f"retrain the run (python -m stingylib run all{profile} --only {run_id} --force)"
+        root = checkout_root()
+        in_git = root is not None and (root / ".git").exists() and Path(path).resolve().is_relative_to(root)
+        if in_git:
+            return f"; restore the committed file (git checkout -- {path}) or {retrain}"
+        return f"; reinstall the package that shipped it or {retrain}"
 
     def _checked_weights(self, run_id: str) -> tuple[Path | None, CorruptFileError | None]:
         """The run's weights file (:meth:`weights_file`) and why it fails :meth:`check_weights`, if it does."""
@@ -320,19 +341,43 @@ class RunStore:
             lock.release()
 
     def is_locked(self, run_id: str) -> bool:
-        """Whether another process holds ``run_id``'s lock right now."""
+        """Whether a process holds ``run_id``'s lock right now. Asks without creating or writing any
+        file (a shared lock tried on a read-only handle), so it works on a read-only data root; a
+        lock file it cannot read counts as not held."""
         path = self.lock_path(run_id)
-        if not path.exists():
+        if fcntl is None:  # pragma: no cover - Windows: only taking the lock tells
+            if not path.exists():
+                return False
+            try:
+                with self.lock(run_id, wait=False):
+                    return False
+            except RunBusy:
+                return True
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # no lock file (never trained here), or unreadable
             return False
         try:
-            with self.lock(run_id, wait=False):
-                return False
-        except RunBusy:
-            return True
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            return err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
 
     def discard_checkpoint(self, run_id: str) -> None:
         """Remove the run's resumable checkpoint (its final weights and record replace it)."""
         self.checkpoint_path(run_id).unlink(missing_ok=True)
+
+    def discard_leftover_checkpoint(self, run_id: str) -> str | None:
+        """Remove the checkpoint of a finished run (valid record), left by a kill between its record
+        and the checkpoint's removal; call under the run's lock. Returns a note saying so, or None."""
+        if not self.checkpoint_path(run_id).exists() or not self.is_done(run_id):
+            return None
+        self.discard_checkpoint(run_id)
+        return f"removed the leftover checkpoint of the finished run {run_id}"
 
     def quarantine(self, path: Path) -> Path:
         """Move an untrustworthy file aside as ``<name>.corrupt`` (numbered if one exists); return it."""
@@ -354,6 +399,20 @@ class RunStore:
             path.unlink(missing_ok=True)
         return stale
 
+    def check_readable(self) -> None:
+        """Check that the results folder can be read as a folder (it need not exist yet).
+
+        Raises:
+            ValueError: naming the file in the way of the data root, or the unreadable folder.
+        """
+        blocker = next((p for p in [self.results, *self.results.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise ValueError(f"data root problem: {blocker} is a file, so {self.results} cannot be a folder; "
+                             "point STINGY_DATA_ROOT at a folder")
+        if self.results.is_dir() and not os.access(self.results, os.R_OK | os.X_OK):
+            raise ValueError(f"data root problem: cannot read {self.results}; point STINGY_DATA_ROOT at a readable "
+                             "folder")
+
     def check_writable(self) -> None:
         """Make both folders and prove they take a file, before any training starts.
 
@@ -372,6 +431,28 @@ class RunStore:
             except OSError as err:
                 raise ValueError(f"data root problem: cannot write in {folder} ({err.strerror or err}); "
                                  "point STINGY_DATA_ROOT at a writable folder") from None
+
+
+#: (path, size, mtime_ns) → the run id a weights file says it belongs to.
+_OWNERS: dict[tuple[str, int, int], str | None] = {}
+
+
+def _weights_owner(path: Path) -> str | None:
+    """The run id of the config saved in a weights file (None when it holds none that rebuilds).
+    Read once per process while the file is unchanged."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _OWNERS:
+        import torch
+
+        from .config import RunConfig
+
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            _OWNERS[key] = RunConfig.from_dict(payload["config"]).run_id
+        except Exception:  # noqa: BLE001 - any unreadable content means: not a run's weights
+            _OWNERS[key] = None
+    return _OWNERS[key]
 
 
 def records(results: Path | str) -> tuple[list[RunRecord], list[RecordError]]:

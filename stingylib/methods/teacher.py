@@ -1,8 +1,9 @@
-"""The teacher a student sees: a finished run behind one of the registered logit transforms.
+"""Methods that learn from a teacher: a finished run seen through one of the registered logit transforms.
 
-Shared by the methods that learn from a teacher (:mod:`.kd`, :mod:`.dafl`): the fields ``teacher``
-(a run id), ``transform`` (a name of :data:`stingylib.transforms.TRANSFORMS`) and ``keep`` (N, for
-the top-N transforms), their checks, and their part of the run's label.
+:class:`TeacherMethod` is shared by the methods with a ``teacher`` role (:mod:`.kd`, :mod:`.dafl`,
+:mod:`.skeptical`): the fields ``teacher`` (a run id), ``transform`` (a name of
+:data:`stingylib.transforms.TRANSFORMS`) and ``keep`` (N, for the top-N transforms), their checks,
+the teacher's view (the transform) and their part of the run's label.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from .base import Method, run_tag
 
 if TYPE_CHECKING:
     from ..data import DatasetInfo
-    from ..runs.config import RunConfig
+    from ..runs.spec import TrainSpec
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TeacherView(Method):
+class TeacherMethod(Method):
     """A method with a ``teacher`` role seen through ``transform`` (with ``keep`` = N when it takes one)."""
 
     teacher: str
@@ -39,7 +40,7 @@ class TeacherView(Method):
                              f"{'an integer N >= 1' if takes_n else 'None'} for transform {self.transform!r}; "
                              f"got {self.keep!r}")
 
-    def check(self, cfg: "RunConfig", info: "DatasetInfo") -> None:
+    def check(self, spec: "TrainSpec", info: "DatasetInfo") -> None:
         if self.keep is not None and self.keep > info.num_classes:
             raise ValueError(f"{type(self).__name__}.keep must be in [1, {info.num_classes}] (the number of "
                              f"classes of {info.name!r}); got {self.keep}")
@@ -48,4 +49,8 @@ class TeacherView(Method):
         return get_transform(self.transform, self.keep)
 
     def label_parts(self) -> list[str]:
-        return [run_tag(self.teacher), self.transform + ("" if self.keep is None else str(self.keep))]
+        return [run_tag(self.teacher), self.shown_as()]
+
+    def shown_as(self) -> str:
+        """The transform and its N, e.g. ``stingy_sparse2`` or ``normal``."""
+        return self.transform + ("" if self.keep is None else str(self.keep))

@@ -1,10 +1,11 @@
-"""The control targets and the claim counts of a profile's results (stingylib.reproduction)."""
+"""The control targets and calibration runs of a profile (stingylib.experiments.calibration), the rule a
+Table 1 claim is judged by, and the cost summary of a set of runs."""
 
 from __future__ import annotations
 
 from stingylib.experiments import plan
 from stingylib.profiles import SMOKE
-from stingylib.reproduction import calibration_runs, control_targets, narrowest_layer
+from stingylib.experiments.calibration import calibration_runs, control_targets, is_control, narrowest_layer
 from stingylib.models import build_model
 from stingylib.runs import RunStore
 
@@ -56,6 +57,23 @@ def test_narrowest_layer():
     assert narrowest_layer(build_model("resnet18", 10, in_channels=1, width=0.125)) == 8
 
 
+def test_controls_are_labels_alone_or_normal_kd_from_a_control_teacher():
+    runs = {c.run_id: c for c in plan(SMOKE, "all")}
+    kinds = {}
+    for cfg in runs.values():
+        m = cfg.method
+        kind = (m.name, getattr(m, "transform", None), getattr(m, "attack", "none"), getattr(m, "standardize", False),
+                "nasty" in getattr(m, "teacher", ""))
+        kinds.setdefault(kind, set()).add(is_control(cfg, runs))
+    assert all(len(v) == 1 for v in kinds.values())  # decided by what the run is, nothing else
+    verdict = {k: v.pop() for k, v in kinds.items()}
+    assert verdict[("supervised", None, "none", False, False)]
+    assert verdict[("kd", "normal", "none", False, False)]  # normal KD from a normal teacher
+    assert not verdict[("kd", "normal", "none", False, True)]  # ... but not from a nasty one
+    assert not any(v for k, v in verdict.items() if k[0] in ("nasty", "dafl", "skeptical"))
+    assert not any(v for k, v in verdict.items() if k[0] == "kd" and (k[1] != "normal" or k[2] != "none" or k[3]))
+
+
 def test_calibration_runs_of_a_folder(tmp_path):
     store = RunStore(tmp_path / "cal", tmp_path / "ckpt")
     cfg = plan(SMOKE, "table1")[0]
@@ -68,7 +86,7 @@ def test_calibration_runs_of_a_folder(tmp_path):
 def test_a_claim_holds_only_beyond_seed_noise_in_most_cells():
     import pandas as pd
 
-    from stingylib.reproduction import _judge
+    from stingylib.experiments.table1 import judge as _judge
 
     def row(cells, way, sure):
         return pd.Series({"cells": cells, "in that direction": way, "interval excludes 0": sure})
@@ -82,7 +100,9 @@ def test_a_claim_holds_only_beyond_seed_noise_in_most_cells():
 def test_cost_summary_sums_runs_and_spans_first_start_to_last_end():
     from types import SimpleNamespace
 
-    from stingylib.reproduction import cost_summary
+    from stingylib import paper
+
+    cost_summary = paper.cost_summary
 
     def rec(end, seconds):
         return SimpleNamespace(wall_seconds=seconds, provenance={"finished_at": end, "machine": {"hostname": "h",

@@ -1,4 +1,4 @@
-"""The attack experiment as a graph of runs and a table (stingylib.attack_grid)."""
+"""The attack experiment as a graph of runs and a table (stingylib.experiments.attacks)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from stingylib.attack_grid import (
+from stingylib.experiments.attacks import (
     BASELINE,
     NORMAL,
     STINGY,

@@ -1,4 +1,7 @@
-"""The skeptical reader's experiment: can a student undo a stingy teacher? (SPEC §7)
+"""The skeptical reader's experiment: can a student undo a stingy teacher?
+
+A defence is judged by the best attack against it. The attacks and baselines (each with its
+source) are those of :mod:`stingylib.attacks` and :class:`~stingylib.profiles.AttackRecipe`.
 
 ``attack_cells(profile)`` lists every number of the attack table: for each student of
 :class:`~stingylib.profiles.AttackRecipe` and each of the profile's student seeds, one run per row:
@@ -35,12 +38,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .data import DATASETS
-from .diagnostics import DIAG_KEYS
-from .methods import KD, Skeptical, Supervised
-from .profiles import Profile, get_profile
-from .runs import RunConfig, RunStore
-from .stats import paired_difference, summarize
+from ..data import DATASETS
+from ..diagnostics import diagnostic_keys
+from ..methods import KD, Skeptical
+from ..profiles import Profile, get_profile
+from ..runs import DIAG_PREFIX, RunConfig, RunStore
+from ..stats import paired_difference, summarize
+from .base import Cell, Experiment, register
+from .builders import common_fields, kd_run, supervised_run, teacher_runs
+from .reading import by_seed, cell_values, read_record
+
+#: The per-epoch diagnostics of a KD student, as the columns of :func:`attack_diagnostics`.
+DIAG_KEYS = diagnostic_keys(KD)
 
 GROUPS = ("reference", "defence", "attack")
 #: The rows every comparison refers to, each as (group, name, setting).
@@ -65,8 +74,6 @@ def _fmt(value: float) -> str:
 
 def attack_rows(profile: Profile) -> list[Row]:
     """The rows of the attack table, in order (see the module's docstring)."""
-    from .experiments import _common, kd_run, supervised_run, teacher_runs
-
     r, a = profile.table1, profile.attacks
     teacher = teacher_runs(profile, r, profile.figure_teacher)["normal"]
     k = r.keep
@@ -74,22 +81,16 @@ def attack_rows(profile: Profile) -> list[Row]:
     def table_student(student: str) -> bool:  # the figure's student at the model's width, as in the figure
         return student != profile.figure_student
 
-    def kd(transform: str, keep: int | None, temperature: float, alpha: float | None = None, **attack):
+    def kd(transform: str, keep: int | None, temperature: float, **options):
         def build(student: str, seed: int) -> RunConfig:
-            if alpha is None and not attack:
-                return kd_run(profile, r, student, teacher, seed, transform=transform, keep=keep,
-                              temperature=temperature, table_student=table_student(student))
-            method = KD(teacher=teacher.run_id, transform=transform, keep=keep, temperature=temperature,
-                        alpha=r.alpha if alpha is None else alpha, **attack)
-            return RunConfig(method=method, **_common(profile, r, student, seed, student=table_student(student)))
+            return kd_run(profile, r, student, teacher, seed, transform=transform, keep=keep,
+                          temperature=temperature, table_student=table_student(student), **options)
         return build
 
     def supervised(label_smoothing: float = 0.0):
         def build(student: str, seed: int) -> RunConfig:
-            if not label_smoothing:
-                return supervised_run(profile, r, student, seed, student=table_student(student))
-            return RunConfig(method=Supervised(label_smoothing=label_smoothing),
-                             **_common(profile, r, student, seed, student=table_student(student)))
+            return supervised_run(profile, r, student, seed, student=table_student(student),
+                                  label_smoothing=label_smoothing)
         return build
 
     def skeptical(student: str, seed: int) -> RunConfig:
@@ -98,7 +99,7 @@ def attack_rows(profile: Profile) -> list[Row]:
             raise ValueError(f"AttackRecipe.skeptical_exits has no exit for student {student!r}; it has {sorted(exits)}")
         method = Skeptical(teacher=teacher.run_id, transform="stingy_sparse", keep=k, temperature=r.stingy_temperature,
                            alpha=r.alpha, exit=exits[student], delay=a.skeptical_delay)
-        return RunConfig(method=method, **_common(profile, r, student, seed, student=table_student(student)))
+        return RunConfig(method=method, **common_fields(profile, r, student, seed, student=table_student(student)))
 
     sparse = dict(transform="stingy_sparse", keep=k)
     tau_s = r.stingy_temperature
@@ -131,11 +132,9 @@ def attack_rows(profile: Profile) -> list[Row]:
     return rows
 
 
-def attack_cells(profile: Profile):
-    """Every number of the attack table: one :class:`~stingylib.experiments.Cell` per row, student and
+def attack_cells(profile: Profile) -> list[Cell]:
+    """Every number of the attack table: one :class:`~stingylib.experiments.base.Cell` per row, student and
     seed (column = the student)."""
-    from .experiments import Cell
-
     cells = []
     for row in attack_rows(profile):
         for student in profile.attacks.students:
@@ -150,16 +149,7 @@ def attack_cells(profile: Profile):
 
 
 def _long(profile: Profile, store: RunStore, metric: str) -> pd.DataFrame:
-    from .experiments import cell_values
-
     return cell_values(attack_cells(profile), store, metric)
-
-
-def _by_seed(long: pd.DataFrame, row: tuple, student: str) -> dict[int, float]:
-    """seed → value of one cell (:func:`stingylib.experiments._by_seed`, imported late: that module imports this one)."""
-    from .experiments import _by_seed as by_seed
-
-    return by_seed(long, row, student)
 
 
 def attack_frame(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
@@ -167,22 +157,22 @@ def attack_frame(profile: Profile | str, store: RunStore, metric: str | None = N
     (finished seeds), ``recovered`` (the recovered fraction, on means), and the paired 95 % intervals
     of ``− stingy`` and ``− baseline`` (``vs_stingy``, ``vs_stingy_low``, ``vs_stingy_high``, and the
     same for the baseline; NaN where a row is its own reference)."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     metric = profile.metric if metric is None else metric
     long = _long(profile, store, metric)
     out = []
-    references = {(student, ref): summarize(list(_by_seed(long, ref, student).values())).mean
+    references = {(student, ref): summarize(list(by_seed(long, ref, student).values())).mean
                   for student in profile.attacks.students for ref in (STINGY, NORMAL)}
     for row in attack_rows(profile):
         for student in profile.attacks.students:
-            values = _by_seed(long, row.key, student)
+            values = by_seed(long, row.key, student)
             s = summarize(list(values.values()))
             stingy, normal = references[(student, STINGY)], references[(student, NORMAL)]
             entry = {"group": row.key[0], "name": row.key[1], "setting": row.key[2], "family": row.family,
                      "student": student, "mean": s.mean, "std": s.std, "n": s.n,
                      "recovered": (s.mean - stingy) / (normal - stingy) if normal != stingy else np.nan}
             for ref_name, ref in (("stingy", STINGY), ("baseline", BASELINE)):
-                diff = paired_difference(values, _by_seed(long, ref, student)) if row.key != ref else None
+                diff = paired_difference(values, by_seed(long, ref, student)) if row.key != ref else None
                 entry[f"vs_{ref_name}"] = np.nan if diff is None else diff.mean
                 entry[f"vs_{ref_name}_low"] = np.nan if diff is None else diff.low
                 entry[f"vs_{ref_name}_high"] = np.nan if diff is None else diff.high
@@ -193,15 +183,13 @@ def attack_frame(profile: Profile | str, store: RunStore, metric: str | None = N
 def validation_scores(profile: Profile | str, store: RunStore) -> dict[tuple[str, tuple], float]:
     """(student, row key) → mean validation accuracy at the selected epochs over the finished seeds:
     what an attacker may compare attacks by (never the test split). Needs a validation split."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     if profile.table1.val_per_class is None:
         raise ValueError(f"profile {profile.name!r} has no validation split: an attacker could pick an attack "
                          "only on the test split")
-    from .experiments import _read
-
     scores: dict[tuple[str, tuple], list[float]] = {}
     for cell in attack_cells(profile):
-        record = _read(store, cell.run.run_id)
+        record = read_record(store, cell.run.run_id)
         if record is not None and record.selected_val_accuracy is not None:
             scores.setdefault((cell.column, cell.row), []).append(record.selected_val_accuracy)
     return {key: float(np.mean(v)) for key, v in scores.items()}
@@ -210,7 +198,7 @@ def validation_scores(profile: Profile | str, store: RunStore) -> dict[tuple[str
 def family_picks(profile: Profile | str, store: RunStore) -> dict[tuple[str, str], tuple[str, str, str]]:
     """(student, family) → the row of that family with the best mean validation accuracy (each
     attack's own best setting, chosen as an attacker would)."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     scores = validation_scores(profile, store)
     picks: dict[tuple[str, str], tuple[str, str, str]] = {}
     for row in attack_rows(profile):
@@ -226,7 +214,7 @@ def best_attacks(profile: Profile | str, store: RunStore, metric: str | None = N
     """Per student, the attack with the best mean validation accuracy (what an attacker can choose
     without the test split) and its row of :func:`attack_frame`, with ``val_mean``. Needs a
     validation split."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     scores = validation_scores(profile, store)
     frame = attack_frame(profile, store, metric)
     chosen = []
@@ -275,26 +263,24 @@ def formatted_attack_table(frame: pd.DataFrame) -> pd.DataFrame:
 def attack_diagnostics(profile: Profile | str, store: RunStore, families: tuple[str, ...] | None = None,
                        ) -> pd.DataFrame:
     """Per-epoch diagnostics of the KD runs of the attack table: one row per (row, student, seed,
-    epoch) with the :data:`~stingylib.diagnostics.DIAG_KEYS` present in its record (runs trained
+    epoch) with the :data:`DIAG_KEYS` present in its record (runs trained
     before the diagnostics existed have none and are left out). ``families``: only those rows."""
-    from .experiments import _read
-
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     rows = {row.key: row.family for row in attack_rows(profile)}
     out = []
     for cell in attack_cells(profile):
         family = rows[cell.row]
         if families is not None and family not in families:
             continue
-        record = _read(store, cell.run.run_id)
+        record = read_record(store, cell.run.run_id)
         if record is None:
             continue
         for h in record.history:
-            diag = {k: h[k] for k in DIAG_KEYS if k in h}
+            diag = {DIAG_PREFIX + k: v for k, v in h.diagnostics.items() if DIAG_PREFIX + k in DIAG_KEYS}
             if diag:
                 out.append({"group": cell.row[0], "name": cell.row[1], "setting": cell.row[2], "family": family,
-                            "student": cell.column, "seed": cell.seed, "epoch": h["epoch"],
-                            "train_kd": h.get("train_kd", np.nan), "train_ce": h.get("train_ce", np.nan), **diag})
+                            "student": cell.column, "seed": cell.seed, "epoch": h.epoch,
+                            "train_kd": h.train.get("kd", np.nan), "train_ce": h.train.get("ce", np.nan), **diag})
     return pd.DataFrame(out)
 
 
@@ -315,7 +301,7 @@ def attack_verdicts(profile: Profile | str, store: RunStore, metric: str | None 
       interval excludes 0 below, above, or not at all);
     - the same against the baseline, and the naive stingy student against both.
     """
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     metric = profile.metric if metric is None else metric
     long = _long(profile, store, metric)
     rows = {row.family: row.key for row in attack_rows(profile)}
@@ -323,14 +309,14 @@ def attack_verdicts(profile: Profile | str, store: RunStore, metric: str | None 
     for _, best in best_attacks(profile, store, metric).iterrows():
         student = best["student"]
         key = (best["group"], best["name"], best["setting"])
-        values = _by_seed(long, key, student)
-        stingy = _by_seed(long, STINGY, student)
+        values = by_seed(long, key, student)
+        stingy = by_seed(long, STINGY, student)
         entry = {"student": student, "attack": f"{best['name']} ({best['setting']})" if best["setting"] else best["name"],
                  "accuracy": str(summarize(list(values.values()))), "recovered": best["recovered"],
                  "defence": "does not hold" if best["recovered"] >= RECOVERY_BAR else "holds"}
         for ref_name, ref in (("label smoothing", rows[LABEL_SMOOTHING_ROW]), ("baseline", BASELINE),
                               ("normal KD", NORMAL)):
-            ref_values = _by_seed(long, ref, student)
+            ref_values = by_seed(long, ref, student)
             diff = paired_difference(values, ref_values)
             entry[f"attack − {ref_name}"] = str(diff)
             entry[f"attack vs {ref_name}"] = _side(diff)
@@ -354,7 +340,7 @@ def _side(diff) -> str:
 def mechanism_table(profile: Profile | str, store: RunStore, metric: str | None = None) -> pd.DataFrame:
     """One row per (table row, student) with a KD student: the last epoch's diagnostics (mean over
     seeds) beside the student's accuracy (mean over seeds), for the chapter's mechanism analysis."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile = get_profile(profile)
     diag = attack_diagnostics(profile, store)
     if diag.empty:
         return pd.DataFrame()
@@ -363,3 +349,22 @@ def mechanism_table(profile: Profile | str, store: RunStore, metric: str | None 
     table = last.groupby(keys, sort=False)[[*DIAG_KEYS, "train_kd", "train_ce"]].mean().reset_index()
     acc = attack_frame(profile, store, metric)[keys + ["mean", "recovered"]].rename(columns={"mean": "accuracy"})
     return table.merge(acc, on=keys, how="left")
+
+
+@register
+class Attacks(Experiment):
+    """The attack experiment: students that try to undo the stingy teacher, and the baselines that
+    define "undistillable" (see the module's docstring). Its verdicts are a table of their own
+    (:func:`attack_verdicts`), shown on its page."""
+
+    name = "attacks"
+    title = "Can a student undo a stingy teacher?"
+    notebook = "notebooks/attacks.ipynb"
+    settings = ("table1", "attacks", "figure_teacher", "figure_student", "seeds",
+                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+
+    def cells(self, profile: Profile) -> list[Cell]:
+        return attack_cells(profile)
+
+    def table(self, profile: Profile, store: RunStore, metric: str | None = None) -> pd.DataFrame:
+        return formatted_attack_table(attack_frame(profile, store, metric))

@@ -1,0 +1,74 @@
+"""What training reads of a run: the :class:`TrainSpec`, a run's config without its method.
+
+A :class:`~stingylib.runs.config.RunConfig` is a ``TrainSpec`` plus a registered method (the config
+subclasses this class, so every field and default below is declared once). A method, and the
+training building blocks, receive only the narrow ``TrainSpec`` (``RunConfig.spec``): the model,
+the data and the optimisation, never the run's identity or the other runs it names.
+
+The defaults are the optimisation settings every recipe of the paper shares (SGD with momentum 0.9
+and weight decay 5e-4, batch 128, as in the authors' code); each experiment profile
+(:mod:`stingylib.profiles`) sets the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..fields import Validated, at_least, below_one, check, increasing_positive, nonnegative, one_of, positive
+
+
+def _models():
+    from ..models import MODELS
+
+    return MODELS
+
+
+def _datasets():
+    from ..data import DATASETS
+
+    return DATASETS
+
+
+def _precisions():
+    from ..fastpath import PRECISIONS
+
+    return PRECISIONS
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainSpec(Validated):
+    """The network, the data and the optimisation of one run (everything but its method)."""
+
+    model: str = dataclasses.field(metadata=check(one_of(_models)))
+    dataset: str = dataclasses.field(metadata=check(one_of(_datasets)))
+    epochs: int = dataclasses.field(metadata=check(at_least(1)))
+    lr: float = dataclasses.field(metadata=check(positive))
+    milestones: tuple[int, ...] = dataclasses.field(default=(), metadata=check(increasing_positive))
+    gamma: float = dataclasses.field(default=0.1, metadata=check(positive))  # lr factor at each milestone
+    width: float = dataclasses.field(default=1.0, metadata=check(positive))
+    seed: int = dataclasses.field(default=0, metadata=check(at_least(0)))
+    batch_size: int = dataclasses.field(default=128, metadata=check(at_least(1)))
+    momentum: float = dataclasses.field(default=0.9, metadata=check(below_one))
+    weight_decay: float = dataclasses.field(default=5e-4, metadata=check(nonnegative))
+    train_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))  # None: all
+    test_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
+    # Images per class held out of the training split for validation (stingylib.data.split_validation):
+    # the same images for every run of the dataset; model selection (the reported epoch, a teacher's
+    # weights) reads them, never the test split. None: no validation split (the paper's protocol).
+    val_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
+    augment: bool = True
+    # Arithmetic of this run's forward passes: "fp32", or "bf16" autocast (stingylib.fastpath). Part
+    # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) always
+    # runs in the precision of its own run.
+    precision: str = dataclasses.field(default="fp32", metadata=check(one_of(_precisions)))
+
+    @classmethod
+    def of(cls, other: "TrainSpec") -> "TrainSpec":
+        """The training fields of ``other`` (e.g. a whole run config) as a plain ``TrainSpec``."""
+        return cls(**{f.name: getattr(other, f.name) for f in dataclasses.fields(cls)})
+
+    def data_key(self) -> tuple:
+        """What fixes the batches of an epoch: runs with equal keys draw the same images in the same
+        order with the same augmentation (they can share batches in a cohort)."""
+        return (self.dataset, self.train_per_class, self.test_per_class, self.val_per_class, self.seed,
+                self.batch_size, self.augment)
