@@ -381,6 +381,9 @@ def test_results_and_reference_pages_are_built_in_order(html_root: Path) -> None
     for rel in READING_ORDER[2:6]:
         text = (html_root / rel).read_text(encoding="utf-8")
         assert "Profile <code" in text and "smoke" in text, f"{rel} does not state its profile"
+        settings = re.search(r"<details><summary>Every setting of the <code>smoke</code> profile.*?</details>", text, re.S)
+        assert settings and "<table" in settings.group(0), f"{rel} lacks the table of its settings"
+        assert "<code>table1.dataset</code>" in settings.group(0) or "<code>table2[0].epochs</code>" in settings.group(0)
         assert "git commit" in text and "training wall time" in text, f"{rel} lacks the provenance"
         assert "Traceback" not in text and 'class="output traceback' not in text, f"{rel} shows an error"
 
@@ -443,7 +446,8 @@ def test_figure_page_shows_the_glued_figure(html_root: Path, tmp_path: Path) -> 
 def test_attack_page_shows_the_table_the_verdict_and_the_mechanism(html_root: Path, tmp_path: Path) -> None:
     dom = page_dom(html_root, "book/_generated/attacks.html")
     tables = html_tables(dom)
-    attack = [t for t in tables if any("tail fill" in " ".join(row) for row in t)]
+    attack = [t for t in tables if any("tail fill" in " ".join(row) for row in t)
+              and any("recovered" in " ".join(row) for row in t)]  # not the table of the profile's settings
     assert attack, "the attack table is missing"
     text = " ".join(" ".join(row) for row in attack[0])
     for row in ("label-only teacher", "truncated top-N probabilities", "stingy-smooth (oracle tail)", "clipped target",

@@ -208,10 +208,11 @@ def test_provenance_and_profile_summary(tmp_path: Path) -> None:
     assert frame.loc["runs finished", "value"].startswith("0 of ")
     assert "smoke" in frame.loc["profile", "value"]
     text = paper.profile_summary("paper", "table1")
-    assert "CIFAR-100" in text and "| `table1.keep` | 10 |" in text and "not comparable" not in text
-    assert "| `table1.dataset` | cifar100 |" in text and "table2[0]" not in text  # only what Table 1 reads
+    assert "CIFAR-100" in text and "<td><code>table1.keep</code></td><td>10</td>" in text
+    assert "<td><code>table1.dataset</code></td><td>cifar100</td>" in text and "table2[0]" not in text  # Table 1's only
+    assert "not comparable" not in text and "\n\n" not in text.split("<details>")[1]  # one HTML block
     table2 = paper.profile_summary("smoke", "table2")
-    assert "not comparable" in table2 and "| `table2[0].iterations_per_epoch` | 5 |" in table2
+    assert "not comparable" in table2 and "<td><code>table2[0].iterations_per_epoch</code></td><td>5</td>" in table2
     with pytest.raises(ValueError, match="experiment must be one of"):
         paper.profile_summary("smoke", "all")
 

@@ -190,12 +190,14 @@ def profile_summary(profile: str, target: str) -> str:
 
     prof = get_profile(profile)
     table = profile_table(profile, target)
-    rows = "\n".join(f"| `{name}` | {html.escape(row.value)} | {html.escape(row.meaning)} |"
-                      for name, row in table.iterrows())
+    rows = "".join(f"<tr><td><code>{html.escape(name)}</code></td><td>{html.escape(row.value)}</td>"
+                   f"<td>{html.escape(row.meaning)}</td></tr>" for name, row in table.iterrows())
+    # One HTML block (no blank line inside), so that Markdown renders it as it is, folded.
     lines = [f"**Profile `{prof.name}`**: {prof.description}",
              f"<details><summary>Every setting of the <code>{prof.name}</code> profile this page uses "
-             f"({len(table)}, from <code>stingylib.profiles</code>)</summary>\n\n"
-             f"| setting | value | meaning |\n|---|---|---|\n{rows}\n\n</details>"]
+             f"({len(table)}, from <code>stingylib.profiles</code>)</summary>"
+             f'<table class="stingy-table"><thead><tr><th>setting</th><th>value</th><th>meaning</th></tr></thead>'
+             f"<tbody>{rows}</tbody></table></details>"]
     if prof.name != "paper":
         lines.append(f"*These numbers check the pipeline at the `{prof.name}` profile's scale; they are not "
                      "comparable with the paper's, which only the `paper` profile reproduces.*")
