@@ -11,8 +11,8 @@
 - one module per experiment, each declaring its runs, its table and its verdicts:
   :mod:`.teachers`, :mod:`.table1` (standard KD), :mod:`.figure` (sparse, smooth and reversed
   logits), :mod:`.table2` (data-free KD) and :mod:`.attacks` (can a student undo a stingy teacher?);
-- :mod:`.ensure`: :func:`~stingylib.experiments.ensure.ensure_results`, what a notebook calls first; :mod:`.calibration`: whether a
-  profile's recipe can test the paper (its control targets and calibration runs).
+- :mod:`.ensure`: :func:`~stingylib.experiments.ensure.ensure_results`, what a notebook calls first;
+  :mod:`.calibration`: whether a profile's recipe can test the paper (its control targets and calibration runs).
 
 Adding a table is one module in this package that defines an
 :class:`~stingylib.experiments.base.Experiment` subclass decorated with

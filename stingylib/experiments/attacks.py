@@ -44,7 +44,7 @@ from ..methods import KD, Skeptical
 from ..profiles import Profile, get_profile
 from ..runs import DIAG_PREFIX, RunConfig, RunStore
 from ..stats import paired_difference, summarize
-from .base import Cell, Experiment, register
+from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import common_fields, kd_run, supervised_run, teacher_runs
 from .reading import by_seed, cell_values, read_record
 
@@ -360,8 +360,7 @@ class Attacks(Experiment):
     name = "attacks"
     title = "Can a student undo a stingy teacher?"
     notebook = "notebooks/attacks.ipynb"
-    settings = ("table1", "attacks", "figure_teacher", "figure_student", "seeds",
-                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+    settings = ("table1", "attacks", "figure_teacher", "figure_student", "seeds", *COMMON_SETTINGS)
 
     def cells(self, profile: Profile) -> list[Cell]:
         return attack_cells(profile)

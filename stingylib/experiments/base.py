@@ -33,6 +33,8 @@ from ..runs import RunConfig, RunStore
 
 #: The target that stands for every registered experiment.
 ALL = "all"
+#: The profile settings every experiment's runs read (seeds of the teachers, widths, precisions, threads).
+COMMON_SETTINGS = ("teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,9 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-def _configs(profile: Profile, names: Iterable[str]) -> list[RunConfig]:
-    """The runs of the named experiments: their cells' and their other runs."""
-    out = []
-    for name in names:
-        experiment = EXPERIMENTS[name]
-        out += [cell.run for cell in experiment.cells(profile)] + list(experiment.runs(profile))
-    return out
+def _configs(profile: Profile, experiment: Experiment) -> list[RunConfig]:
+    """The runs of one experiment: its cells' and its other runs."""
+    return [cell.run for cell in experiment.cells(profile)] + list(experiment.runs(profile))
 
 
 def _with_dependencies(configs: Iterable[RunConfig], known: dict[str, RunConfig],
@@ -149,10 +147,9 @@ def plan(profile: Profile | str, target: str) -> list[RunConfig]:
     profile = get_profile(profile)
     if target not in targets():
         raise ValueError(f"target must be one of {targets()}; got {target!r}")
-    names = list(EXPERIMENTS) if target == ALL else [target]
-    every = _configs(profile, EXPERIMENTS)
-    known = {c.run_id: c for c in every}
-    chosen = every if target == ALL else _configs(profile, names)
+    runs = {name: _configs(profile, experiment) for name, experiment in EXPERIMENTS.items()}
+    known = {c.run_id: c for configs in runs.values() for c in configs}  # dependencies may be any experiment's
+    chosen = [c for configs in runs.values() for c in configs] if target == ALL else runs[target]
     return list(_with_dependencies(chosen, known, profile).values())
 
 

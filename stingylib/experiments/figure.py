@@ -16,7 +16,7 @@ from ..data import DATASETS
 from ..profiles import Profile, get_profile
 from ..runs import RunStore
 from ..stats import PairedDifference, paired_difference
-from .base import Cell, Experiment, register
+from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import kd_run, supervised_run, teacher_runs, teacher_setting
 from .reading import by_seed, cell_values
 
@@ -116,7 +116,7 @@ class Figure(Experiment):
     title = "Sparse, smooth and reversed logits"
     notebook = "notebooks/figure.ipynb"
     settings = ("table1", "figure_teacher", "figure_student", "figure_keeps", "seeds", "sweep_seeds",
-                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+                *COMMON_SETTINGS)
 
     def cells(self, profile: Profile) -> list[Cell]:
         return figure_cells(profile)

@@ -20,7 +20,7 @@ import pandas as pd
 from ..profiles import Profile, get_profile
 from ..runs import RunConfig, RunStore
 from ..stats import paired_difference
-from .base import Cell, Experiment, register
+from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import VARIANTS, kd_run, supervised_run, teacher_runs, teacher_setting
 from .reading import ResultTable, aggregate, by_seed, cell_values, named_index
 
@@ -214,7 +214,8 @@ def table1_verdicts(profile: Profile, table: ResultTable, comparisons: pd.DataFr
                  f"measured through the transform, {same} of {len(pairs)} stingy teachers score exactly their "
                  "normal teacher's test accuracy (the top class is always shown).")
     counts = claim_counts(comparisons)
-    kd_helps = "normal KD above the baseline" in counts.index and judge(counts.loc["normal KD above the baseline"]) == "holds"
+    premise = "normal KD above the baseline"
+    kd_helps = premise in counts.index and judge(counts.loc[premise]) == "holds"
     for claim, (title, what) in _PHRASES.items():
         if claim not in counts.index:
             continue
@@ -242,8 +243,7 @@ class Table1(Experiment):
     name = "table1"
     title = "Table 1: standard KD"
     notebook = "notebooks/table1.ipynb"
-    settings = ("table1", "teachers", "students", "seeds", "teacher_self",
-                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+    settings = ("table1", "teachers", "students", "seeds", "teacher_self", *COMMON_SETTINGS)
 
     def cells(self, profile: Profile) -> list[Cell]:
         return table1_cells(profile)
@@ -256,4 +256,5 @@ class Table1(Experiment):
         return table1_frame(profile, store, metric).formatted()
 
     def verdicts(self, profile: Profile, store: RunStore, metric: str | None = None) -> list[str]:
-        return table1_verdicts(profile, table1_frame(profile, store, metric), table1_comparisons(profile, store, metric))
+        table, comparisons = table1_frame(profile, store, metric), table1_comparisons(profile, store, metric)
+        return table1_verdicts(profile, table, comparisons)

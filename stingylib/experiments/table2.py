@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..profiles import Profile, get_profile
 from ..runs import RunConfig, RunStore
-from .base import Cell, Experiment, register
+from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import VARIANTS, dafl_run, teacher_runs
 from .reading import ResultTable, aggregate, cell_values, named_index
 
@@ -79,8 +79,7 @@ class Table2(Experiment):
     name = "table2"
     title = "Table 2: data-free KD"
     notebook = "notebooks/table2.ipynb"
-    settings = ("table2", "table2_seeds",
-                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+    settings = ("table2", "table2_seeds", *COMMON_SETTINGS)
 
     def cells(self, profile: Profile) -> list[Cell]:
         return table2_cells(profile)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..profiles import Profile, Recipe, get_profile
 from ..runs import RunRecord, RunStore
-from .base import Cell, Experiment, register
+from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import teacher_runs
 from .reading import teacher_accuracy
 
@@ -105,8 +105,7 @@ class Teachers(Experiment):
     name = "teachers"
     title = "The teachers"
     notebook = "notebooks/teachers.ipynb"
-    settings = ("table1", "teachers", "figure_teacher",
-                "teacher_seed", "widths", "student_widths", "precisions", "default_precision", "threads")
+    settings = ("table1", "teachers", "figure_teacher", *COMMON_SETTINGS)
 
     def cells(self, profile: Profile) -> list[Cell]:
         return teacher_cells(profile)

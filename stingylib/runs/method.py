@@ -95,7 +95,8 @@ def register_spec(cls: type[MethodSpec]) -> type[MethodSpec]:
     missing = [r for r in cls.roles if r not in names]
     if missing:
         raise ValueError(f"{cls.__name__}.roles names {missing}, which are not fields of {cls.__name__}")
-    bad = {t: k for t, k in cls.terms.items() if k not in TERM_KINDS or t == "total" or not t.replace("_", "").isalnum()}
+    bad = {t: k for t, k in cls.terms.items()
+           if k not in TERM_KINDS or t == "total" or not t.replace("_", "").isalnum()}
     if bad:
         raise ValueError(f"{cls.__name__}.terms must map term names (letters, digits, '_'; not 'total') to one of "
                          f"{list(TERM_KINDS)}; got {bad}")

@@ -101,12 +101,14 @@ class EpochMetrics:
         diag = {k[len(DIAG_PREFIX):]: float(v) for k, v in entry.items() if k.startswith(DIAG_PREFIX)}
         unknown = sorted(k for k in entry if k not in fixed and not k.startswith((TRAIN_PREFIX, DIAG_PREFIX)))
         if terms is not None:
+            diagnosed = set(diagnostic_names(terms))
             unknown += sorted(TRAIN_PREFIX + t for t in train if t != "total" and t not in terms)
-            unknown += sorted(DIAG_PREFIX + d for d in diag if d not in diagnostic_names(terms))
+            unknown += sorted(DIAG_PREFIX + d for d in diag if d not in diagnosed)
         if unknown:
             raise ValueError(f"{where} has unknown key(s) {unknown}; a method records train_total, train_<term> "
                              f"and diag_<name> only for the terms it declares ({sorted(terms or {})})")
-        optional = {k: (None if k not in entry else float(entry[k])) for k in ("val_accuracy", "images_per_s", "seconds")}
+        optional = {k: (None if k not in entry else float(entry[k]))
+                    for k in ("val_accuracy", "images_per_s", "seconds")}
         return cls(epoch=int(entry["epoch"]), lr=float(entry["lr"]), test_accuracy=float(entry["test_accuracy"]),
                    train=train, diagnostics=diag, **optional)
 

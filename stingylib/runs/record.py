@@ -208,7 +208,8 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     accuracies = [h.test_accuracy for h in history]
     _require(data["final_accuracy"] == accuracies[-1], path, "final_accuracy is not the last epoch's accuracy")
     _require(data["best_accuracy"] == max(accuracies), path, "best_accuracy is not the best epoch's accuracy")
-    _require(data["best_epoch"] == best_epoch(history), path, "best_epoch is not the (first) epoch of the best accuracy")
+    _require(data["best_epoch"] == best_epoch(history), path,
+             "best_epoch is not the (first) epoch of the best accuracy")
     selected = (data.get("selected_epoch"), data.get("selected_accuracy"), data.get("selected_val_accuracy"))
     if config.val_per_class is None:
         _require(selected == (None, None, None) and all(h.val_accuracy is None for h in history), path,
