@@ -36,10 +36,12 @@ CURVES = {
     "stingy_smooth": dict(label="stingy-smooth (top-N, flat tail)", marker="s", linestyle="--"),
 }
 #: The figure's horizontal reference lines (``normal_kd_temperature``:
-#: :data:`stingylib.experiments.figure.NORMAL_KD_TEMPERATURE`, normal KD at the recipe's KD τ).
+#: :data:`stingylib.experiments.figure.NORMAL_KD_TEMPERATURE`, normal KD at Table 1's τ when the
+#: curves' τ differs from it).
 REFERENCES = {
     "normal": dict(label="normal KD (all K classes)", linestyle="-."),
     "normal_kd_temperature": dict(label="normal KD (all K classes)", linestyle=(0, (5, 2))),
+    "nasty": dict(label="nasty teacher (all K classes)", linestyle=(0, (2, 2))),
     "reversed": dict(label="reversed logits", linestyle=":"),
     "baseline": dict(label="student baseline (no teacher)", linestyle=(0, (6, 2, 1, 2, 1, 2))),
 }
@@ -62,13 +64,16 @@ def _new_axes(ax, figsize: tuple[float, float]):
 
 
 def figure_labels(temperature: float | None = None, kd_temperature: float | None = None) -> dict[str, str]:
-    """The name of each curve and point of the figure (:data:`FIGURE_ORDER`), with the τ of the two
-    normal-KD points: ``normal`` at the curves' τ (``temperature``, the stingy one) and
-    ``normal_kd_temperature`` at the recipe's KD τ (``kd_temperature``)."""
+    """The name of each curve and point of the figure (:data:`FIGURE_ORDER`), with the τ of the KD
+    points when given: ``normal`` at the curves' τ (``temperature``), ``normal_kd_temperature`` and
+    ``nasty`` at Table 1's (``kd_temperature``, default: the curves' τ)."""
     labels = {name: style["label"] for name, style in {**CURVES, **REFERENCES}.items()}
-    labels["normal"] = "normal KD, " + (f"τ = {temperature:g}" if temperature is not None else "curves' τ")
-    labels["normal_kd_temperature"] = "normal KD, " + (f"τ = {kd_temperature:g}" if kd_temperature is not None
-                                                       else "KD τ")
+    kd_temperature = temperature if kd_temperature is None else kd_temperature
+    if temperature is not None:
+        labels["normal"] = f"normal KD, τ = {temperature:g}"
+    if kd_temperature is not None:
+        labels["normal_kd_temperature"] = f"normal KD, τ = {kd_temperature:g}"
+        labels["nasty"] = f"nasty teacher, τ = {kd_temperature:g}"
     return labels
 
 
@@ -90,19 +95,21 @@ def plot_figure(frame: pd.DataFrame, ax=None, *, num_classes: int, title: str | 
 
     Args:
         frame: :func:`stingylib.experiments.figure.figure_frame` output: columns ``curve``
-            (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``,
-            ``normal_kd_temperature``, ``baseline``), ``keep``, ``mean`` (accuracy in %), optional
-            ``std`` and ``count`` (seeds behind a point). Missing points (NaN) are left out.
+            (``stingy_sparse``, ``stingy_smooth``, ``reversed``, ``normal``, ``normal_kd_temperature``,
+            ``nasty``, ``baseline``; other curves, e.g. the second τ's points, are not drawn),
+            ``keep``, ``mean`` (accuracy in %), optional ``std`` and ``count`` (seeds behind a
+            point). Missing points (NaN) are left out.
         ax: axes to draw into (default: a new figure).
         num_classes: K, the dataset's class count (N = K is normal KD).
         title: axes title.
         highlight: an N to mark with a vertical line (e.g. the N of Table 1).
-        temperature: τ of the curves, the reversed point and ``normal`` (the stingy τ), for the legend.
-        kd_temperature: τ of ``normal_kd_temperature`` (the recipe's KD τ), for the legend.
+        temperature: τ of the curves, the reversed point and ``normal``, for the legend.
+        kd_temperature: τ of ``normal_kd_temperature`` and ``nasty`` (Table 1's), for the legend
+            (default: ``temperature``).
 
     Returns:
-        The matplotlib Figure. The stingy curves are lines with markers; reversed logits, the two
-        normal-KD points and the baseline are labelled horizontal lines. Error bars (bands for the
+        The matplotlib Figure. The stingy curves are lines with markers; reversed logits, normal KD,
+        the nasty teacher and the baseline are labelled horizontal lines. Error bars (bands for the
         lines) are ±1 std, where more than one seed is behind a point (``count`` > 1, or a finite
         ``std`` when there is no ``count``).
     """

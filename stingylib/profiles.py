@@ -5,8 +5,10 @@ their runs. Every field says what it means (``metadata=doc(...)``), and :func:`p
 flattens a profile into one table of settings that the book shows beside its results, so the text
 and the recipe cannot drift apart.
 
-- ``smoke``: scikit-learn's digits, tiny widths, three epochs, two student seeds: the whole grid on
-  two CPU cores in minutes (the README gives the measured time). It proves the pipeline, not the science.
+- ``smoke``: scikit-learn's digits, tiny widths, two student epochs (three for teachers), two student
+  seeds, and every option of the cpu grid (one τ with a second τ for the figure, a transfer set per
+  seed, a cosine schedule, clipped-gradient controls): the whole grid on two CPU cores in minutes (the
+  README gives the measured time). It proves the pipeline, not the science.
 - ``cpu``: real data (Fashion-MNIST), width-scaled versions of the paper's architectures, a recipe
   calibrated on the controls only (teachers on the whole training split, students on a smaller
   transfer set, selection on a validation split, three student seeds) with the paper's CIFAR-10
@@ -50,15 +52,27 @@ class Recipe:
     milestones: tuple[int, ...] = field(metadata=doc("epochs at which the learning rate is multiplied by gamma"))
     gamma: float = field(metadata=doc("learning-rate factor at each milestone"))
     keep: int = field(metadata=doc("N, the classes a stingy teacher keeps (the top-N logits)"))
-    kd_temperature: float = field(metadata=doc("KD temperature τ from normal and nasty teachers"))
-    stingy_temperature: float = field(metadata=doc("KD temperature τ from stingy (sparse, smooth) and "
-                                                   "reversed teachers"))
+    temperature: float = field(metadata=doc(
+        "KD temperature τ of Table 1: one τ for normal, nasty and stingy teachers alike, as the paper's Table 1 "
+        "(unless stingy_temperature is set)"))
     alpha: float = field(metadata=doc("α, the weight of the KD term (1 − α weights the cross-entropy)"))
     nasty_temperature: float = field(metadata=doc("τ_A of nasty-teacher training"))
     nasty_omega: float = field(metadata=doc("ω of nasty-teacher training, the weight of the adversarial KL"))
+    stingy_temperature: float | None = field(default=None, metadata=doc(
+        "τ from stingy, smooth and reversed teachers (the figure's curves, the attacks) where it differs from "
+        "temperature, as the authors' CIFAR-10 code (20 there, 4 from normal and nasty teachers); None: "
+        "temperature, the same τ for every teacher"))
+    second_temperature: float | None = field(default=None, metadata=doc(
+        "a second τ at which the figure's teacher–student pair is also distilled from the normal, nasty and "
+        "stingy teacher, to show how much of each effect is the temperature (None: none)"))
     batch_size: int = field(default=128, metadata=doc("images per batch"))
+    schedule: str = field(default="step", metadata=doc(
+        "learning-rate schedule of every student: step (× gamma at each milestone) or cosine (no milestones)"))
     train_per_class: int | None = field(default=None, metadata=doc(
         "the students' class-balanced transfer set, images per class (None: the whole split)"))
+    subset_per_seed: bool = field(default=False, metadata=doc(
+        "whether each student seed draws its own transfer set (False: every seed distils on the set drawn "
+        "with seed 0); a baseline and the students of the same seed share theirs"))
     test_per_class: int | None = field(default=None, metadata=doc(
         "test images per class (None: the whole test split)"))
     val_per_class: int | None = field(default=None, metadata=doc(
@@ -144,11 +158,16 @@ class Profile:
     figure_student: str = field(default="resnet18", metadata=doc("the figure's student architecture"))
     figure_keeps: tuple[int, ...] = field(default=(), metadata=doc(
         "the N values of the figure's sparse and smooth curves (N = K is normal KD)"))
+    figure_smooth_keeps: tuple[int, ...] | None = field(default=None, metadata=doc(
+        "the N values of the figure's smooth curve (None: figure_keeps)"))
     seeds: tuple[int, ...] = field(default=(0,), metadata=doc(
         "student seeds of every Table 1 cell, of the figure's N = keep, normal and baseline points, and of "
         "every attack row"))
     sweep_seeds: tuple[int, ...] = field(default=(0,), metadata=doc(
         "student seeds of the figure's other points (the rest of the N sweep, reversed logits)"))
+    side_seeds: tuple[int, ...] = field(default=(), metadata=doc(
+        "student seeds of the side experiments, a subset of seeds: the figure's second temperature and the "
+        "gradient-clipping controls (empty: seeds)"))
     table2_seeds: tuple[int, ...] = field(default=(0,), metadata=doc("DAFL student seeds"))
     teacher_seed: int = field(default=0, metadata=doc(
         "the seed of every teacher: the owner has one network per architecture"))
@@ -161,10 +180,30 @@ class Profile:
         "arithmetic of an architecture's runs, fp32 or bf16 autocast (stingylib.fastpath), where it differs "
         "from default_precision; part of every run's identity, whatever machine trains it"))
     default_precision: str = field(default="fp32", metadata=doc("arithmetic of the other architectures' runs"))
+    student_precision: str | None = field(default=None, metadata=doc(
+        "arithmetic of every run that is not the owner's (students, baselines), whatever its architecture "
+        "(None: as precisions)"))
+    frozen_precision: str | None = field(default=None, metadata=doc(
+        "arithmetic in which every student runs its frozen teacher (None: the precision the teacher was "
+        "trained in)"))
     threads: int | None = field(default=None, metadata=doc(
         "torch CPU threads per run unless the caller says otherwise (None: torch's default)"))
+    clip_controls: float | None = field(default=None, metadata=doc(
+        "the bound on the gradient norm of the clipped-gradient controls: Table 1's stingy students again, with "
+        "each step's gradient clipped to it (side seeds), to ask whether a collapse is an optimisation "
+        "failure (None: no such controls)"))
+    nasty_omegas: tuple[tuple[str, float], ...] = field(default=(), metadata=doc(
+        "ω of an architecture's nasty teacher, where it differs from the recipe's (each set by the rule: the "
+        "largest ω tried that keeps the nasty teacher within 2 points of its normal teacher on validation)"))
+    nasty_precisions: tuple[tuple[str, str], ...] = field(default=(), metadata=doc(
+        "arithmetic of an architecture's nasty teacher (and of its adversary's forward passes), where it "
+        "differs from the architecture's precision"))
     attacks: AttackRecipe = field(default=AttackRecipe(), metadata=doc("the attack experiment"))
     notes: tuple[str, ...] = field(default=(), metadata=doc("what else a reader should know about the profile"))
+
+    def __post_init__(self) -> None:
+        if not set(self.side_seeds) <= set(self.seeds):
+            raise ValueError(f"Profile.side_seeds must be a subset of seeds {self.seeds}; got {self.side_seeds}")
 
     def width(self, model: str, *, student: bool = False) -> float:
         """The width multiplier of ``model`` in this profile (as a student: its student width, when
@@ -173,8 +212,10 @@ class Profile:
             return dict(self.student_widths)[model]
         return dict(self.widths).get(model, 1.0)
 
-    def precision(self, model: str) -> str:
-        """The precision of ``model``'s runs in this profile."""
+    def precision(self, model: str, *, owner: bool = True) -> str:
+        """The precision of ``model``'s runs in this profile (``owner=False``: of a student or a baseline)."""
+        if not owner and self.student_precision is not None:
+            return self.student_precision
         return dict(self.precisions).get(model, self.default_precision)
 
     @property
@@ -194,11 +235,11 @@ class Profile:
 
 CIFAR100 = Recipe(
     dataset="cifar100", epochs=200, lr=0.1, milestones=(60, 120, 160), gamma=0.2, keep=10,
-    kd_temperature=20.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=20.0, nasty_omega=0.005,
+    temperature=20.0, second_temperature=4.0, alpha=0.9, nasty_temperature=20.0, nasty_omega=0.005,
 )
 CIFAR10 = Recipe(
     dataset="cifar10", epochs=160, lr=0.1, milestones=(80, 120), gamma=0.1, keep=2,
-    kd_temperature=4.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.04,
+    temperature=4.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.04,
 )
 _DAFL_PAPER = dict(epochs=2000, iterations_per_epoch=120, batch_size=1024, latent_dim=1000, generator_lr=0.02,
                    lr=0.1, milestones=(800, 1600), gamma=0.1)
@@ -232,7 +273,7 @@ FASHION = Recipe(
     # ω calibrated on the nasty ResNet-18 alone (data/calibration/cpu): the Nasty Teacher's CIFAR-10 ω,
     # 0.04, and 0.1 both kept it within 1.2 points of the normal teacher on validation; the rule fixed
     # beforehand (the largest ω within 2 points) took 0.1.
-    kd_temperature=4.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.1,
+    temperature=4.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.1,
     train_per_class=1000, val_per_class=300,
     owner=OwnerRecipe(epochs=5, milestones=(3, 4), train_per_class=None),
 )
@@ -269,8 +310,8 @@ CPU = Profile(
 # --- smoke: digits, three epochs ----------------------------------------------------------------
 
 DIGITS = Recipe(
-    dataset="digits", epochs=2, lr=0.05, milestones=(1,), gamma=0.1, keep=2,
-    kd_temperature=4.0, stingy_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.04,
+    dataset="digits", epochs=2, lr=0.05, milestones=(), schedule="cosine", subset_per_seed=True, gamma=0.1, keep=2,
+    temperature=4.0, second_temperature=20.0, alpha=0.9, nasty_temperature=4.0, nasty_omega=0.04,
     batch_size=100, train_per_class=100, test_per_class=40, val_per_class=20,
     owner=OwnerRecipe(epochs=3, milestones=(2,), train_per_class=None),
 )
@@ -288,6 +329,8 @@ SMOKE = Profile(
                                         "shufflenetv2")),
     figure_keeps=(1, 2, 5),
     seeds=(0, 1),
+    side_seeds=(0,),
+    clip_controls=5.0,
     threads=1,
     attacks=AttackRecipe(tail_deltas=(0.0, 4.0), smoothing=(0.1,), temperatures=(1.0, 20.0), alphas=(0.9,),
                          standardize_temperatures=(4.0,), clips=(100.0,)),

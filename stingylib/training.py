@@ -58,16 +58,19 @@ class Batch:
 
 
 class FrozenNet:
-    """A finished run's network, frozen (eval mode, no gradient), run in its own run's precision.
+    """A finished run's network, frozen (eval mode, no gradient), run in its own run's precision
+    (or in ``precision``, the reading run's ``frozen_precision``, when given).
 
     One object per frozen run in a fit: a cohort's members that share a teacher share this object,
     so the teacher runs once per batch for all of them (:func:`cohort_epoch`). ``taps`` is the
     union of the intermediate outputs its viewers read.
     """
 
-    def __init__(self, network: Classifier, spec: TrainSpec, device: torch.device) -> None:
+    def __init__(self, network: Classifier, spec: TrainSpec, device: torch.device,
+                 precision: str | None = None) -> None:
         self.spec, self.device = spec, device
-        self.format = memory_format(spec.model, spec.precision, device, "infer")
+        self.precision = spec.precision if precision is None else precision
+        self.format = memory_format(spec.model, self.precision, device, "infer")
         # Frozen = eval mode for good: its BatchNorms fold into its convolutions (same function, faster).
         self.network = fold_batchnorm(network).to(device, memory_format=self.format)
         for p in self.network.parameters():
@@ -81,7 +84,7 @@ class FrozenNet:
 
     def context(self) -> ContextManager:
         """The autocast context of this network's precision."""
-        return precision_context(self.device, self.spec.precision)
+        return precision_context(self.device, self.precision)
 
     def __call__(self, x: Tensor) -> Outputs:
         """(B, C, H, W) images → raw float32 logits (B, K) and the taps (no gradient)."""
@@ -140,9 +143,8 @@ def load_data(spec: TrainSpec) -> ImageData:
     data = datamod.split_validation(datamod.load_dataset(spec.dataset), spec.val_per_class)
     if spec.train_per_class is None and spec.test_per_class is None:
         return data
-    return datamod.class_balanced_subset(
-        data, train_per_class=spec.train_per_class, test_per_class=spec.test_per_class, seed=0
-    )
+    return datamod.class_balanced_subset(data, train_per_class=spec.train_per_class,
+                                         test_per_class=spec.test_per_class, seed=spec.subset_seed, test_seed=0)
 
 
 def build_network(spec: TrainSpec, info: DatasetInfo) -> Classifier:
@@ -152,8 +154,12 @@ def build_network(spec: TrainSpec, info: DatasetInfo) -> Classifier:
 
 
 def learning_rate(spec: TrainSpec, epoch: int, base_lr: float | None = None) -> float:
-    """Multi-step schedule: ``lr · gamma^(number of milestones ≤ epoch)`` (epochs count from 0)."""
+    """The learning rate of ``epoch`` (epochs count from 0). ``step``: ``lr · gamma^(number of
+    milestones ≤ epoch)``; ``cosine``: ``lr · (1 + cos(π · epoch / epochs)) / 2``, from ``lr`` at the
+    first epoch down to a small rate at the last (never 0, so every epoch trains)."""
     lr = spec.lr if base_lr is None else base_lr
+    if spec.schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * epoch / spec.epochs))
     return lr * spec.gamma ** sum(epoch >= m for m in spec.milestones)
 
 
@@ -185,6 +191,7 @@ class BatchTrainer:
         self.modules = {"network": self.network, **extra}
         params = [p for m in self.modules.values() for p in m.parameters()]
         self.optimizers = {"network": sgd(params, spec)}
+        self.params, self.max_norm = params, method.grad_clip()
         self.steps_per_epoch = math.ceil(data.train_x.shape[0] / spec.batch_size)
         self.rng_state = torch.get_rng_state()  # where a solo run's generator stands after building
         self.forward: Callable[..., Tensor] = self.network  # torch.compile may replace it
@@ -215,6 +222,8 @@ class BatchTrainer:
         check_terms(method, losses)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
+        if self.max_norm is not None:  # scales the gradients on the device: no host sync
+            torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
         opt.step()
         for name, value in losses.items():  # tensors: no host sync inside the loop
             self._sums[name] = self._sums.get(name, 0.0) + value.detach() * y.numel()

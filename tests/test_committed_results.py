@@ -36,6 +36,24 @@ def test_every_committed_record_is_valid_and_a_planned_run(profile):
         assert record.sample_images is not None  # the teachers page needs no dataset
 
 
+CALIBRATION = ROOT / "data" / "calibration"
+
+
+@pytest.mark.parametrize("folder", sorted({p.parent for p in CALIBRATION.rglob("*.json")}), ids=str)
+def test_every_calibration_record_is_valid_and_a_control_or_a_nasty_teacher_alone(folder):
+    """A recipe is calibrated on controls only (baselines, normal teachers, normal-KD students of a
+    normal teacher) and on a nasty teacher alone (its ω, no student of it): never on a treatment."""
+    good, bad = records(folder)
+    assert good and not bad, [str(e) for e in bad]
+    for record in good:
+        method = record.config.method
+        assert method.name in ("supervised", "nasty", "dafl", "kd"), record.run_id
+        if method.name in ("kd", "dafl"):
+            assert method.transform == "normal" and method.teacher.startswith("supervised-"), record.run_id
+        if method.name == "kd":
+            assert method.control(), record.run_id
+
+
 def _migration():
     spec = importlib.util.spec_from_file_location("migrate_records", ROOT / "scripts" / "migrate_records.py")
     module = importlib.util.module_from_spec(spec)

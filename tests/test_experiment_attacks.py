@@ -52,10 +52,11 @@ def test_the_cpu_grid_is_the_one_the_issue_asks_for():
     assert p.attacks.students == ("resnet18", "mobilenetv2")
 
 
-def test_reference_runs_are_the_figures_and_table1s():
+@pytest.mark.parametrize("name", ["cpu", "smoke"])  # two temperatures (the authors' CIFAR-10 code); one τ
+def test_reference_runs_are_the_figures_and_table1s(name):
     """The figure's student shares its normal, stingy, oracle and baseline runs with the figure; the small
     student its normal and stingy runs with Table 1: one config, one run."""
-    p = get_profile("cpu")
+    p = get_profile(name)
     ids = {c.run.run_id for c in figure_cells(p)} | {c.run.run_id for c in table1_cells(p)}
     shared = [c for c in attack_cells(p) if c.row in (BASELINE, NORMAL, STINGY)
               or c.row[1] == "stingy-smooth (oracle tail)" and c.column == "resnet18"]

@@ -9,7 +9,7 @@ import pytest
 
 from stingylib.experiments import (
     EXPERIMENTS,
-    NORMAL_KD_TEMPERATURE,
+    SECOND,
     Cell,
     Experiment,
     cell_values,
@@ -28,6 +28,7 @@ from stingylib.experiments import (
     teacher_runs,
     unregister,
 )
+from stingylib.experiments.table1 import CLIPPED
 from stingylib.profiles import SMOKE
 from stingylib.runs import RunStore
 
@@ -68,12 +69,14 @@ def test_table1_graph_matches_the_paper_layout():
     assert {c.seed for c in runs if c.method.name == "kd"} == set(SMOKE.seeds)
     stingy_students = [c.method for c in runs if c.method.name == "kd" and c.method.transform == "stingy_sparse"]
     assert {m.keep for m in stingy_students} == {SMOKE.table1.keep}
-    assert {m.temperature for m in stingy_students} == {SMOKE.table1.stingy_temperature}
+    assert {m.temperature for m in stingy_students} == {SMOKE.table1.temperature}
     # 3 teachers × 3 variants × (3 students + teacher self), resnet18's self being the resnet18 student
     kd_cells = {(cell.row, cell.column) for cell in table1_cells(SMOKE) if cell.column != "teacher_accuracy"
-                and cell.row[0] != "student baseline"}
+                and cell.row[0] != "student baseline" and cell.row[1] != CLIPPED}
     assert len(kd_cells) == 3 * 3 * 4
-    assert len([c for c in runs if c.method.name == "kd"]) == (3 * 3 * 4 - 3) * len(SMOKE.seeds)
+    # ... and the clipped-gradient controls of the stingy cells, on the side seeds
+    clipped = (3 * 4 - 1) * len(SMOKE.side_seeds)
+    assert len([c for c in runs if c.method.name == "kd"]) == (3 * 3 * 4 - 3) * len(SMOKE.seeds) + clipped
 
 
 def test_keeping_every_class_is_the_normal_teacher_at_the_same_temperature():
@@ -88,11 +91,12 @@ def test_bad_target():
         plan("smoke", "table3")
 
 
-def _fake_store(tmp_path, profile, value_of) -> RunStore:
-    """A store with a record for every run of the profile, accuracies chosen by ``value_of(cfg)``."""
+def _fake_store(tmp_path, profile, value_of, teacher_of=None) -> RunStore:
+    """A store with a record for every run of the profile, accuracies chosen by ``value_of(cfg)`` (and
+    the teacher's accuracy as a student sees it by ``teacher_of(cfg)``, default 50)."""
     store = RunStore(tmp_path / "results", tmp_path / "ckpt")
     for cfg in plan(profile, "all"):
-        store.write_record(fake_record(cfg, value_of(cfg)))
+        store.write_record(fake_record(cfg, value_of(cfg), teacher_accuracy=(teacher_of or (lambda c: 50.0))(cfg)))
     return store
 
 
@@ -104,7 +108,12 @@ def test_table1_values_and_deltas(tmp_path):
             return 58.0
         return 20.0 if cfg.method.transform == "stingy_sparse" else 45.0
 
-    store = _fake_store(tmp_path, "smoke", value)
+    def seen(cfg):  # the teacher's accuracy as a student sees it: normal 59, nasty 57, stingy 50
+        if cfg.method.name != "kd":
+            return None
+        return 57.0 if "nasty" in cfg.method.teacher else 50.0 if cfg.method.transform == "stingy_sparse" else 59.0
+
+    store = _fake_store(tmp_path, "smoke", value, seen)
     assert table1_frame(SMOKE, store).metric == "selected_accuracy"  # the smoke profile has a validation split
     # selected on validation: the fake records select their last epoch, which scores best − 1
     assert table1_frame(SMOKE, store).mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 39.0
@@ -113,7 +122,7 @@ def test_table1_values_and_deltas(tmp_path):
     assert list(mean.columns) == ["teacher_accuracy", "shufflenetv2", "mobilenetv2", "resnet18", "teacher_self"]
     assert mean.index[0] == ("student baseline", "baseline")
     assert mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 40.0
-    # teacher accuracy uses the weights that teach (selected on validation): best − 1 in the fake records
+    # the teacher's accuracy as its students see it (their records' teacher_accuracy)
     assert mean.loc[("resnet50", "normal"), "teacher_accuracy"] == 59.0
     assert mean.loc[("resnet50", "nasty"), "teacher_accuracy"] == 57.0
     assert mean.loc[("resnet50", "stingy"), "teacher_accuracy"] == 50.0  # measured through the transform
@@ -145,18 +154,18 @@ def test_missing_runs_are_nan(tmp_path):
 def test_figure_frame_curves(tmp_path):
     store = _fake_store(tmp_path, "smoke", lambda cfg: 1.0 + (getattr(cfg.method, "keep", None) or 0))
     frame = figure_frame(SMOKE, store, "best_accuracy")
-    assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", NORMAL_KD_TEMPERATURE,
-                                   "baseline"}
+    assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", "nasty", "baseline",
+                                   "normal" + SECOND, "nasty" + SECOND, "stingy" + SECOND}
     sparse = frame[frame["curve"] == "stingy_sparse"].set_index("keep")
     assert list(sparse.index) == list(SMOKE.figure_keeps)
     # every seed at the recipe's N; the profile's sweep seeds elsewhere
     assert sparse.loc[SMOKE.table1.keep, "count"] == len(SMOKE.seeds)
     assert sparse.loc[1, "count"] == len(SMOKE.sweep_seeds)
     assert len({(c.row, c.column) for c in figure_cells(SMOKE)}) == len(frame)
-    # the curves and the "normal" point share one temperature; the second normal point is at the KD one
+    # the curves, normal KD and the nasty teacher share Table 1's τ; the second τ's points another one
     temps = {c.row[0]: c.run.method.temperature for c in figure_cells(SMOKE) if c.row[0] != "baseline"}
-    assert temps["normal"] == temps["stingy_sparse"] == SMOKE.table1.stingy_temperature
-    assert temps[NORMAL_KD_TEMPERATURE] == SMOKE.table1.kd_temperature
+    assert temps["normal"] == temps["nasty"] == temps["stingy_sparse"] == SMOKE.table1.temperature
+    assert temps["normal" + SECOND] == temps["stingy" + SECOND] == SMOKE.table1.second_temperature
 
 
 def test_status_frame(tmp_path):
@@ -193,7 +202,8 @@ def test_table1_comparisons_are_paired_over_seeds(tmp_path):
     stingy = rows.loc[("resnet50", "mobilenetv2", "stingy − nasty")]
     assert stingy["mean"] == -10.0 and stingy["low"] == stingy["high"] == -10.0  # no spread
     # teacher self has no baseline: only the comparisons between teachers
-    assert set(frame[frame["student"] == "teacher_self"]["comparison"]) == {"stingy − normal KD", "stingy − nasty"}
+    assert set(frame[frame["student"] == "teacher_self"]["comparison"]) == {"stingy − normal KD", "stingy − nasty",
+                                                                           "clipped − stingy"}
 
 
 # --- a new experiment, written here and registered: no library file is edited -----------------------------

@@ -210,9 +210,11 @@ def test_provenance_and_profile_summary(tmp_path: Path) -> None:
     text = paper.profile_summary("paper", "table1")
     assert "CIFAR-100" in text and "<td><code>table1.keep</code></td><td>10</td>" in text
     assert "<td><code>table1.dataset</code></td><td>cifar100</td>" in text and "table2[0]" not in text  # Table 1's only
-    assert "not comparable" not in text and "\n\n" not in text.split("<details>")[1]  # one HTML block
+    assert "not the paper's" not in text and "\n\n" not in text.split("<details>")[1]  # one HTML block
     table2 = paper.profile_summary("smoke", "table2")
-    assert "not comparable" in table2 and "<td><code>table2[0].iterations_per_epoch</code></td><td>5</td>" in table2
+    assert "say nothing about the paper's claims" in table2
+    assert "<td><code>table2[0].iterations_per_epoch</code></td><td>5</td>" in table2
+    assert "tests the paper's claims at Fashion-MNIST scale" in paper.profile_summary("cpu", "table1")
     with pytest.raises(ValueError, match="experiment must be one of"):
         paper.profile_summary("smoke", "all")
 

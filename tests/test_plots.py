@@ -26,8 +26,9 @@ def figure_frame(keeps=(1, 2, 5, 10, 20, 50, 100), with_std: bool = True, num_cl
                          "count": 3 if several else 1})
     rows += [{"curve": "reversed", "keep": num_classes, "mean": 30.0, "std": np.nan, "count": 1},
              {"curve": "normal", "keep": num_classes, "mean": 79.0, "std": 0.5 if with_std else np.nan, "count": 3},
-             {"curve": "normal_kd_temperature", "keep": num_classes, "mean": 78.0,
+             {"curve": "nasty", "keep": num_classes, "mean": 78.0,
               "std": 0.7 if with_std else np.nan, "count": 3},
+             {"curve": "normal_second", "keep": num_classes, "mean": 70.0, "std": np.nan, "count": 3},
              {"curve": "baseline", "keep": 0, "mean": 77.4, "std": 0.4 if with_std else np.nan, "count": 3}]
     return pd.DataFrame(rows)
 
@@ -43,17 +44,18 @@ def _legend_texts(fig) -> list[str]:
 
 
 def test_plot_figure_draws_every_curve(tmp_path) -> None:
-    fig = plots.plot_figure(figure_frame(), num_classes=100, title="CIFAR-100", highlight=10, temperature=20,
-                            kd_temperature=4)
+    fig = plots.plot_figure(figure_frame(), num_classes=100, title="CIFAR-100", highlight=10, temperature=20)
     ax = fig.axes[0]
     legend = _legend_texts(fig)
     texts = " | ".join(legend)
     for word in ("stingy-sparse", "stingy-smooth", "reversed", "baseline"):
         assert word in texts
-    # the two normal-KD points are two labelled lines, each naming its τ; the legend follows FIGURE_ORDER
-    assert "normal KD, τ = 20: 79.0" in legend and "normal KD, τ = 4: 78.0" in legend
+    # normal KD and the nasty teacher are labelled lines naming the τ; the legend follows FIGURE_ORDER;
+    # the second τ's points are not drawn (a table shows them)
+    assert "normal KD, τ = 20: 79.0" in legend and "nasty teacher, τ = 20: 78.0" in legend
+    assert not any("70.0" in t for t in legend)
     assert legend[0].startswith("stingy-sparse") and legend[-1].startswith("student baseline")
-    normals = [line for line in ax.lines if line.get_label().startswith("normal KD")]
+    normals = [line for line in ax.lines if line.get_label().startswith(("normal KD", "nasty"))]
     assert sorted(line.get_ydata()[0] for line in normals) == [78.0, 79.0]
     assert "%" in ax.get_ylabel() and "N" in ax.get_xlabel()
     assert ax.get_xscale() == "log"  # N from 1 to 100
@@ -68,16 +70,16 @@ def test_plot_figure_draws_every_curve(tmp_path) -> None:
     bars = next(c for c in ax.containers if c.get_label().startswith("stingy-sparse")).lines[2][0]
     drawn = [seg for seg in bars.get_segments() if len(seg) and np.isfinite(seg).all()]
     assert len(drawn) == 1 and drawn[0][0][0] == 10
-    assert len(ax.patches) == 3  # ±1 std bands of the two normal lines and the baseline, not of reversed
+    assert len(ax.patches) == 3  # ±1 std bands of normal KD, nasty and the baseline, not of reversed
     fig.savefig(tmp_path / "figure.png", dpi=80)
     assert (tmp_path / "figure.png").stat().st_size > 5_000
 
 
-def test_figure_labels_name_the_two_temperatures() -> None:
-    labels = plots.figure_labels(20, 4)
+def test_figure_labels_name_the_temperature() -> None:
+    labels = plots.figure_labels(20)
     assert list(labels) == list(plots.FIGURE_ORDER)
-    assert labels["normal"] == "normal KD, τ = 20" and labels["normal_kd_temperature"] == "normal KD, τ = 4"
-    assert "curves' τ" in plots.figure_labels()["normal"]
+    assert labels["normal"] == "normal KD, τ = 20" and labels["nasty"] == "nasty teacher, τ = 20"
+    assert "τ" not in plots.figure_labels()["normal"]
 
 
 def test_plot_figure_single_seed_and_missing_points_and_given_axes() -> None:

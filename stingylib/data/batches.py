@@ -76,7 +76,8 @@ TEST_SUBSET_OFFSET = 1_000_003
 
 
 def class_balanced_subset(
-    data: ImageData, *, train_per_class: int | None, test_per_class: int | None, seed: int = 0
+    data: ImageData, *, train_per_class: int | None, test_per_class: int | None, seed: int = 0,
+    test_seed: int | None = None,
 ) -> ImageData:
     """A seeded subset with exactly ``k`` samples of every class per split, in the original order.
 
@@ -87,13 +88,16 @@ def class_balanced_subset(
         data: the full dataset.
         train_per_class: samples kept per class from the train split; ``None`` keeps the whole split.
         test_per_class: likewise for the test split.
-        seed: the subset is a pure function of ``(data, train_per_class, test_per_class, seed)``; each
-            split's subset depends only on its own count and the seed.
+        seed: the subset is a pure function of ``(data, train_per_class, test_per_class, seed,
+            test_seed)``; each split's subset depends only on its own count and its seed.
+        test_seed: the test subset's seed (``None``: ``seed``), so that runs with different training
+            subsets can be scored on the same test images.
 
     Raises:
         ValueError: a count is not an integer ≥ 1, or some class has fewer samples than asked for.
     """
     seed = _check_int(seed, "seed", 0)
+    test_seed = seed if test_seed is None else _check_int(test_seed, "test_seed", 0)
     parts = {}
     for split, k in (("train", train_per_class), ("test", test_per_class)):
         x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
@@ -103,7 +107,7 @@ def class_balanced_subset(
         k = _check_int(k, f"{split}_per_class", 1)
         # one generator per split: the test subset must not depend on whether the train split is
         # subset too (a teacher on the whole split and its students see the same test images)
-        generator = torch.Generator().manual_seed(seed + (TEST_SUBSET_OFFSET if split == "test" else 0))
+        generator = torch.Generator().manual_seed(test_seed + TEST_SUBSET_OFFSET if split == "test" else seed)
         idx = _balanced_indices(y.cpu(), k, data.info.num_classes, generator, split).to(y.device)
         parts[split] = (x[idx], y[idx])
     return ImageData(data.info, *parts["train"], *parts["test"], data.val_x, data.val_y)

@@ -47,14 +47,15 @@ class Member:
 def frozen_roles(store: RunStore, cfg: RunConfig, device: torch.device,
                  nets: dict[str, FrozenNet]) -> dict[str, Frozen]:
     """The frozen networks of the config's method, each seen through the method's view of its role.
-    ``nets`` holds the frozen runs loaded so far (shared by a cohort's members)."""
+    ``nets`` holds the frozen runs loaded so far (shared by a cohort's members, which also share the
+    config's ``frozen_precision``)."""
     method = cfg.method
     out = {}
     for role in method.roles:
         run_id = getattr(method, role)
         if run_id not in nets:
             network, frozen_cfg = load_run(store, run_id)
-            nets[run_id] = FrozenNet(network, frozen_cfg.spec, device)
+            nets[run_id] = FrozenNet(network, frozen_cfg.spec, device, precision=cfg.frozen_precision)
         out[role] = Frozen(nets[run_id], method.view(role), method.frozen_taps.get(role, ()))
     return out
 

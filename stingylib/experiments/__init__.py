@@ -39,16 +39,19 @@ from .._discover import import_all  # noqa: E402
 import_all(__name__, __path__)  # any other experiment module of this package registers itself, after the built-ins
 
 from .ensure import MissingResultsError, ensure_results, parse_train  # noqa: E402
-from .figure import NORMAL_KD_TEMPERATURE, figure_cells, figure_comparisons, figure_frame  # noqa: E402
+from .figure import (NORMAL_KD_TEMPERATURE, SECOND, figure_cells, figure_comparisons, figure_frame,  # noqa: E402
+                     figure_temperatures)
 from .table1 import (BASELINE_ROW, CLAIMS, COMPARISONS, SELF, claim_counts, table1_cells, table1_columns,  # noqa: E402
                      table1_comparisons, table1_deltas, table1_frame)
 from .table2 import table2_cells, table2_deltas, table2_frame  # noqa: E402
 
 __all__ = [
-    "ALL", "BASELINE_ROW", "CLAIMS", "COMPARISONS", "EXPERIMENTS", "METRICS", "NORMAL_KD_TEMPERATURE", "SELF",
+    "ALL", "BASELINE_ROW", "CLAIMS", "COMPARISONS", "EXPERIMENTS", "METRICS", "NORMAL_KD_TEMPERATURE", "SECOND",
+    "SELF",
     "VARIANTS", "Cell", "Experiment", "MissingResultsError", "ResultTable", "aggregate", "by_seed", "cell_values",
     "check_metric", "claim_counts", "common_fields", "dafl_run", "ensure_results", "figure_cells",
-    "figure_comparisons", "figure_frame", "get_experiment", "kd_run", "nasty_run", "parse_train", "plan",
+    "figure_comparisons", "figure_frame", "figure_temperatures", "get_experiment", "kd_run", "nasty_run",
+    "parse_train", "plan",
     "read_record", "register", "status_frame", "supervised_run", "table1_cells", "table1_columns",
     "table1_comparisons", "table1_deltas", "table1_frame", "table2_cells", "table2_deltas", "table2_frame",
     "targets", "teacher_accuracy", "teacher_runs", "teacher_setting", "unregister",

@@ -45,7 +45,7 @@ from ..profiles import Profile, get_profile
 from ..runs import DIAG_PREFIX, RunConfig, RunStore
 from ..stats import paired_difference, summarize
 from .base import COMMON_SETTINGS, Cell, Experiment, register
-from .builders import common_fields, kd_run, supervised_run, teacher_runs
+from .builders import common_fields, kd_run, stingy_temperature, supervised_run, teacher_runs
 from .reading import by_seed, cell_values, read_record
 
 #: The per-epoch diagnostics of a KD student, as the columns of :func:`attack_diagnostics`.
@@ -97,17 +97,18 @@ def attack_rows(profile: Profile) -> list[Row]:
         exits = dict(a.skeptical_exits)
         if student not in exits:
             raise ValueError(f"AttackRecipe.skeptical_exits has no exit for student {student!r}; it has {sorted(exits)}")
-        method = Skeptical(teacher=teacher.run_id, transform="stingy_sparse", keep=k, temperature=r.stingy_temperature,
-                           alpha=r.alpha, exit=exits[student], delay=a.skeptical_delay)
+        method = Skeptical(teacher=teacher.run_id, transform="stingy_sparse", keep=k,
+                           temperature=stingy_temperature(r), alpha=r.alpha, exit=exits[student],
+                           delay=a.skeptical_delay)
         return RunConfig(method=method, **common_fields(profile, r, student, seed, student=table_student(student)))
 
     sparse = dict(transform="stingy_sparse", keep=k)
-    tau_s = r.stingy_temperature
+    tau_s = stingy_temperature(r)
     rows = [
         Row(BASELINE, supervised(), "baseline"),
         Row(("reference", "no teacher", f"label smoothing ε={_fmt(a.label_smoothing)}"), supervised(a.label_smoothing),
             "label smoothing"),
-        Row(NORMAL, kd("normal", None, r.kd_temperature), "normal"),
+        Row(NORMAL, kd("normal", None, r.temperature), "normal"),
         Row(STINGY, kd(temperature=tau_s, **sparse), "stingy"),
         Row(("defence", "label-only teacher", f"τ={_fmt(a.label_only_temperature)}"),
             kd("stingy_sparse", 1, a.label_only_temperature), "label-only"),

@@ -25,12 +25,15 @@ def common_fields(profile: Profile, recipe: Recipe, model: str, seed: int, *, ow
     student (or its baseline), at the profile's student width of ``model``."""
     out = dict(model=model, dataset=recipe.dataset, width=profile.width(model, student=student), seed=seed,
                epochs=recipe.epochs,
-               lr=recipe.lr, milestones=recipe.milestones, gamma=recipe.gamma, batch_size=recipe.batch_size,
-               train_per_class=recipe.train_per_class, test_per_class=recipe.test_per_class,
-               val_per_class=recipe.val_per_class, precision=profile.precision(model))
+               lr=recipe.lr, milestones=recipe.milestones, gamma=recipe.gamma, schedule=recipe.schedule,
+               batch_size=recipe.batch_size, train_per_class=recipe.train_per_class,
+               subset_seed=seed if recipe.subset_per_seed else 0, test_per_class=recipe.test_per_class,
+               val_per_class=recipe.val_per_class, precision=profile.precision(model, owner=owner),
+               frozen_precision=None if owner else profile.frozen_precision)
     if owner and recipe.owner is not None:
-        out.update(epochs=recipe.owner.epochs, milestones=recipe.owner.milestones,
-                   train_per_class=recipe.owner.train_per_class)
+        # the owner's own schedule (always the step schedule of the authors' code) and data
+        out.update(epochs=recipe.owner.epochs, milestones=recipe.owner.milestones, schedule="step",
+                   train_per_class=recipe.owner.train_per_class, subset_seed=0)
     return out
 
 
@@ -47,8 +50,13 @@ def nasty_run(profile: Profile, recipe: Recipe, model: str) -> RunConfig:
     """A nasty teacher trained against the normal teacher of the same architecture (the owner's runs)."""
     seed = profile.teacher_seed
     adversary = supervised_run(profile, recipe, model, seed, owner=True)
-    nasty = Nasty(adversary=adversary.run_id, temperature=recipe.nasty_temperature, omega=recipe.nasty_omega)
-    return RunConfig(method=nasty, **common_fields(profile, recipe, model, seed, owner=True))
+    omega = dict(profile.nasty_omegas).get(model, recipe.nasty_omega)
+    nasty = Nasty(adversary=adversary.run_id, temperature=recipe.nasty_temperature, omega=omega)
+    fields = common_fields(profile, recipe, model, seed, owner=True)
+    if model in dict(profile.nasty_precisions):
+        precision = dict(profile.nasty_precisions)[model]
+        fields.update(precision=precision, frozen_precision=precision)
+    return RunConfig(method=nasty, **fields)
 
 
 def teacher_runs(profile: Profile, recipe: Recipe, model: str) -> dict[str, RunConfig]:
@@ -58,13 +66,20 @@ def teacher_runs(profile: Profile, recipe: Recipe, model: str) -> dict[str, RunC
     return {"normal": normal, "nasty": nasty_run(profile, recipe, model), "stingy": normal}
 
 
-def teacher_setting(recipe: Recipe, variant: str) -> dict:
+def stingy_temperature(recipe: Recipe) -> float:
+    """The τ a student of ``recipe`` distils at from a stingy (sparse, smooth) or reversed teacher: the
+    recipe's ``stingy_temperature`` when it has one (the authors' CIFAR-10 code), else its one τ."""
+    return recipe.temperature if recipe.stingy_temperature is None else recipe.stingy_temperature
+
+
+def teacher_setting(recipe: Recipe, variant: str, temperature: float | None = None) -> dict:
     """How a student of ``recipe`` distils from a teacher variant: the transform it is shown, N and
-    the KD temperature (stingy: ``stingy_sparse`` with the recipe's N at the stingy τ; normal and
-    nasty: the teacher as it is, at the KD τ)."""
+    the KD temperature (stingy: ``stingy_sparse`` with the recipe's N, at :func:`stingy_temperature`;
+    normal and nasty: the teacher as it is, at the recipe's τ), or all at ``temperature`` when given."""
     if variant == "stingy":
-        return dict(transform="stingy_sparse", keep=recipe.keep, temperature=recipe.stingy_temperature)
-    return dict(transform="normal", keep=None, temperature=recipe.kd_temperature)
+        tau = stingy_temperature(recipe) if temperature is None else temperature
+        return dict(transform="stingy_sparse", keep=recipe.keep, temperature=tau)
+    return dict(transform="normal", keep=None, temperature=recipe.temperature if temperature is None else temperature)
 
 
 def kd_run(profile: Profile, recipe: Recipe, student: str, teacher: RunConfig, seed: int, *, transform: str,
@@ -84,7 +99,7 @@ def kd_run(profile: Profile, recipe: Recipe, student: str, teacher: RunConfig, s
 def dafl_run(profile: Profile, dafl: DaflRecipe, teacher: RunConfig, variant: str, seed: int) -> RunConfig:
     """A DAFL student of a teacher variant (the stingy view applies to every teacher logit output)."""
     base = common_fields(profile, dafl.teacher, dafl.student_model, seed, student=True)
-    base.update(epochs=dafl.epochs, lr=dafl.lr, milestones=dafl.milestones, gamma=dafl.gamma,
+    base.update(epochs=dafl.epochs, lr=dafl.lr, milestones=dafl.milestones, gamma=dafl.gamma, schedule="step",
                 batch_size=dafl.batch_size)
     shown = teacher_setting(dafl.teacher, variant)
     method = DAFL(teacher=teacher.run_id, transform=shown["transform"], keep=shown["keep"],

@@ -31,7 +31,7 @@ def check_metric(metric: str) -> str:
 def teacher_accuracy(record: RunRecord) -> float:
     """A teacher's test accuracy with the weights its students see: those selected on validation
     (``selected_accuracy``) when its run has a validation split, else its final ones."""
-    return record.final_accuracy if record.selected_accuracy is None else record.selected_accuracy
+    return record.reported_accuracy
 
 
 def read_record(store: RunStore, run_id: str) -> RunRecord | None:
@@ -46,8 +46,9 @@ def read_record(store: RunStore, run_id: str) -> RunRecord | None:
 
 
 def cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFrame:
-    """Long frame: one row per cell and seed (``row``, ``column``, ``seed``, ``value``, ``run_id``),
-    with the number or NaN when the run is missing.
+    """Long frame: one row per cell and seed (``row``, ``column``, ``seed``, ``value``, ``run_id``,
+    ``collapsed``), with the number or NaN when the run is missing; ``collapsed`` is the student's
+    record's flag (:attr:`stingylib.runs.record.RunRecord.collapsed`; False for teacher cells and missing runs).
 
     Raises:
         ValueError: an unknown ``metric``, or a data root that cannot be read (one message, instead of
@@ -62,13 +63,15 @@ def cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFrame
         if rid not in cache:
             cache[rid] = read_record(store, rid)
         record = cache[rid]
-        value = np.nan
+        value, fell = np.nan, False
         if record is not None:
             value = {"student": getattr(record, metric), "teacher": teacher_accuracy(record),
                      "shown_teacher": record.teacher_accuracy}[cell.field]
             value = np.nan if value is None else value
-        rows.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run_id": rid})
-    return pd.DataFrame(rows)
+            fell = cell.field == "student" and record.collapsed
+        rows.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run_id": rid,
+                     "collapsed": fell})
+    return pd.DataFrame(rows, columns=["row", "column", "seed", "value", "run_id", "collapsed"])
 
 
 def by_seed(long: pd.DataFrame, row: tuple, column: str) -> dict[int, float]:
@@ -77,14 +80,16 @@ def by_seed(long: pd.DataFrame, row: tuple, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(hit["seed"], hit["value"])}
 
 
-def aggregate(long: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Mean, std (ddof 1) and count of finished seeds per (row, column) of a long frame, each as a
-    frame indexed by row with one column per column."""
-    grouped = long.groupby(["row", "column"], sort=False)["value"]
-    mean = grouped.mean().unstack("column")
-    std = grouped.std(ddof=1).unstack("column")
-    count = grouped.count().unstack("column")
-    return mean, std, count
+def aggregate(long: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mean, std (ddof 1), count of finished seeds and count of collapsed ones per (row, column) of a
+    long frame, each as a frame indexed by row with one column per column. The mean and std are over
+    every finished seed, collapsed or not (the collapse count says how many of them collapsed)."""
+    grouped = long.groupby(["row", "column"], sort=False)
+    mean = grouped["value"].mean().unstack("column")
+    std = grouped["value"].std(ddof=1).unstack("column")
+    count = grouped["value"].count().unstack("column")
+    fell = grouped["collapsed"].sum().astype(int).unstack("column")
+    return mean, std, count, fell
 
 
 def named_index(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -96,18 +101,21 @@ def named_index(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 @dataclass
 class ResultTable:
     """A results table: means over seeds, their std (NaN for one seed), the number of finished
-    seeds, and the change of each cell against its reference (the paper's parenthesised numbers)."""
+    seeds, the change of each cell against its reference (the paper's parenthesised numbers), and,
+    when known, the number of collapsed seeds of each cell."""
 
     mean: pd.DataFrame
     std: pd.DataFrame
     count: pd.DataFrame
     delta: pd.DataFrame
     metric: str
+    collapsed: pd.DataFrame | None = None
 
     def formatted(self) -> pd.DataFrame:
-        """Strings in the paper's format, ``74.24 (+3.07)``, with ``± std`` when there are seeds."""
+        """Strings in the paper's format, ``74.24 (+3.07)``, with ``± std`` when there are seeds and
+        ``[2/5 collapsed]`` when some of a cell's seeds collapsed."""
 
-        def fmt(value: float, std: float, delta: float) -> str:
+        def fmt(value: float, std: float, delta: float, fell: int, n: int) -> str:
             if np.isnan(value):
                 return "—"
             text = f"{value:.2f}"
@@ -115,10 +123,15 @@ class ResultTable:
                 text += f" ± {std:.2f}"
             if not np.isnan(delta):
                 text += f" ({delta:+.2f})"
+            if fell:
+                text += f" [{fell}/{n} collapsed]"
             return text
 
         out = self.mean.copy().astype(object)
         for r in self.mean.index:
             for c in self.mean.columns:
-                out.loc[r, c] = fmt(self.mean.loc[r, c], self.std.loc[r, c], self.delta.loc[r, c])
+                fell = 0 if self.collapsed is None else self.collapsed.loc[r, c]
+                fell = 0 if pd.isna(fell) else int(fell)
+                out.loc[r, c] = fmt(self.mean.loc[r, c], self.std.loc[r, c], self.delta.loc[r, c], fell,
+                                    int(self.count.loc[r, c]) if pd.notna(self.count.loc[r, c]) else 0)
         return out

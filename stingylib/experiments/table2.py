@@ -50,11 +50,11 @@ def table2_frame(profile: Profile | str, store: RunStore, metric: str | None = N
     against the normal teacher's row."""
     profile = get_profile(profile)
     metric = profile.metric if metric is None else metric
-    mean, std, count = aggregate(cell_values(table2_cells(profile), store, metric))
+    mean, std, count, fell = aggregate(cell_values(table2_cells(profile), store, metric))
     order = [(d.teacher.dataset, v) for d in profile.table2 for v in VARIANTS]
-    mean, std, count = (named_index(f.reindex(index=order, columns=["teacher_accuracy", "dafl"]),
-                                    ["dataset", "variant"]) for f in (mean, std, count))
-    return ResultTable(mean, std, count, table2_deltas(mean), metric=metric)
+    mean, std, count, fell = (named_index(f.reindex(index=order, columns=["teacher_accuracy", "dafl"]),
+                                    ["dataset", "variant"]) for f in (mean, std, count, fell))
+    return ResultTable(mean, std, count, table2_deltas(mean), metric=metric, collapsed=fell)
 
 
 def table2_verdicts(profile: Profile, table2: ResultTable) -> list[str]:

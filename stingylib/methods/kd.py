@@ -6,8 +6,10 @@ term: ``α·τ²·KL(p_τ(teacher) ‖ p_τ(student)) + (1 − α)·CE`` (:func:
 The one loss for normal, nasty, stingy and reversed teachers: what differs is the teacher run and
 the transform (:class:`~.teacher.TeacherMethod`). A student that attacks a stingy teacher adds, on its
 own side, a map of the *shown* logits to its target (``attack``, :mod:`stingylib.attacks`) and/or
-standardises its own logits in the KD term (``standardize``, logit standardisation); both default
-to off, which keeps every earlier run's identity.
+standardises its own logits in the KD term (``standardize``, logit standardisation). A student may
+also bound the global norm of each step's gradient (``clip_grad_norm``): the control that asks
+whether a collapsed stingy student is an optimisation failure. All three default to off, which
+keeps every earlier run's identity.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class KD(TeacherMethod):
     """``alpha·τ²·KL(p_τ(target) ‖ p_τ(student)) + (1 − alpha)·CE``; alpha weights the KD term.
 
     ``target`` is the teacher's shown logits after the student's ``attack`` (``none``: unchanged);
-    with ``standardize`` the KD term sees the student's z-scored logits.
+    with ``standardize`` the KD term sees the student's z-scored logits; with ``clip_grad_norm`` each
+    step's gradient is scaled down to that global norm when it is larger.
     """
 
     temperature: float = dataclasses.field(metadata=check(positive))
@@ -44,6 +47,7 @@ class KD(TeacherMethod):
     attack: str = dataclasses.field(default="none", metadata=check(one_of(lambda: ATTACKS)))
     attack_value: float | None = None  # the attack's parameter (δ, C or ε): see stingylib.attacks
     standardize: bool = False
+    clip_grad_norm: float | None = dataclasses.field(default=None, metadata=check(positive))
 
     name = "kd"
     summary = "KD from a (transformed) teacher"
@@ -64,17 +68,24 @@ class KD(TeacherMethod):
             parts.append(f"{self.attack}{self.attack_value:g}")
         if self.standardize:
             parts.append("zscore")
+        if self.clip_grad_norm is not None:
+            parts.append(f"clip{self.clip_grad_norm:g}")
         return parts
 
     def control(self) -> bool:
-        """Normal KD (the teacher shown as it is, no attack) is a control."""
-        return self.transform == "normal" and self.attack == "none" and not self.standardize
+        """Normal KD (the teacher shown as it is, no attack, no clipping) is a control."""
+        return (self.transform == "normal" and self.attack == "none" and not self.standardize
+                and self.clip_grad_norm is None)
+
+    def grad_clip(self) -> float | None:
+        return self.clip_grad_norm
 
     def describe(self) -> str:
         text = self.transform + (f" N={self.keep}" if self.keep else "") + f", τ={self.temperature:g}"
         if self.attack != "none":
             text += f", {self.attack} {self.attack_value:g}"
-        return text + (", z-scored student" if self.standardize else "")
+        text += ", z-scored student" if self.standardize else ""
+        return text + (f", gradient norm ≤ {self.clip_grad_norm:g}" if self.clip_grad_norm is not None else "")
 
     def loss(self, batch: Batch) -> Losses:
         shown = batch.frozen["teacher"].logits

@@ -177,6 +177,16 @@ def profile_table(profile: str, target: str | None = None) -> pd.DataFrame:
     return frame
 
 
+#: What the numbers of each smaller profile can and cannot say (the footer of every results page).
+PROFILE_SCOPE = {
+    "cpu": "The `cpu` profile is a small reproduction: it tests the paper's claims at Fashion-MNIST scale, with "
+           "width-scaled models and a recipe calibrated on its controls; its numbers are not the paper's, which "
+           "only the `paper` profile reproduces.",
+    "smoke": "The `smoke` profile checks that the pipeline runs end to end, in minutes; its numbers say nothing "
+             "about the paper's claims.",
+}
+
+
 def profile_summary(profile: str, target: str) -> str:
     """Markdown saying which profile produced a results page and with which settings: its description,
     then (folded) the table of every setting the page's experiment reads (:func:`profile_table`),
@@ -198,9 +208,8 @@ def profile_summary(profile: str, target: str) -> str:
              f"({len(table)}, from <code>stingylib.profiles</code>)</summary>"
              f'<table class="stingy-table"><thead><tr><th>setting</th><th>value</th><th>meaning</th></tr></thead>'
              f"<tbody>{rows}</tbody></table></details>"]
-    if prof.name != "paper":
-        lines.append(f"*These numbers check the pipeline at the `{prof.name}` profile's scale; they are not "
-                     "comparable with the paper's, which only the `paper` profile reproduces.*")
+    if prof.name in PROFILE_SCOPE:
+        lines.append(f"*{PROFILE_SCOPE[prof.name]}*")
     return "\n\n".join(lines)
 
 

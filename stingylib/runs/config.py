@@ -88,14 +88,16 @@ class RunConfig(TrainSpec):
         return self.method.dependencies()
 
     def cohort_key(self) -> tuple[Any, ...] | None:
-        """Runs with equal keys can train as one cohort (:func:`stingylib.engine.loop.fit_cohort`): the same
-        frozen runs, data (dataset, subset, seed → batch order and augmentation), batch size and
-        epochs, so one batch and one pass of each frozen network serve every member. None: this run
-        trains alone (no frozen network to share, or a method with its own epoch body)."""
+        """Runs with equal keys can train as one cohort (:func:`stingylib.engine.loop.fit_cohort`):
+        the same frozen runs (in the same precision), data (dataset, subset, seed → batch order and
+        augmentation), batch size and epochs, so one batch and one pass of each frozen network serve
+        every member. None: this run trains alone (no frozen network to share, or a method with its
+        own epoch body)."""
         if not self.method.roles or not self.method.shares_batches:
             return None
-        return (tuple(sorted(set(self.dependencies()))), self.dataset, self.train_per_class, self.test_per_class,
-                self.val_per_class, self.seed, self.batch_size, self.epochs, self.augment)
+        return (tuple(sorted(set(self.dependencies()))), self.dataset, self.train_per_class, self.subset_seed,
+                self.test_per_class, self.val_per_class, self.seed, self.batch_size, self.epochs, self.augment,
+                self.frozen_precision)
 
     # --- (de)serialisation ------------------------------------------------------------------------
 

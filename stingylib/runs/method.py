@@ -76,6 +76,11 @@ class MethodSpec(Validated):
         Default: a method with no frozen network (trained on the labels alone)."""
         return not self.roles
 
+    def grad_clip(self) -> float | None:
+        """The bound on the global gradient norm of each step (``torch.nn.utils.clip_grad_norm_``
+        after the backward pass), or None (the default, no clipping)."""
+        return None
+
     def describe(self) -> str:
         """A short, readable account of the parameters that differ between runs of this method (for
         listings such as the calibration runs); default: none."""

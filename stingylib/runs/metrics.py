@@ -127,3 +127,25 @@ def best_epoch(history: Sequence[EpochMetrics]) -> int:
     optimistic, the epoch is chosen on the test split)."""
     accuracies = [h.test_accuracy for h in history]
     return accuracies.index(max(accuracies)) + 1
+
+
+#: A run is *collapsed* (:func:`collapsed`) when its reported test accuracy is within this many
+#: points of chance (100 / K) ...
+COLLAPSE_MARGIN = 5.0
+#: ... or when its last epoch's mean training loss (``train_total``) exceeds this bound: a loss that
+#: exploded. Fixed before the runs it judges, from the cpu records of 2026-11: a student that predicts
+#: the uniform distribution from a stingy teacher keeping 2 of 10 classes at τ = 20 scores
+#: α·τ²·log(K/N) ≈ 580 on the KD term, and no run of those records ended above 600. Students that learn
+#: slowly from a sparse target at τ = 20 end between 60 and 180 and are not flagged unless near chance.
+COLLAPSE_LOSS = 1000.0
+
+
+def collapsed(history: Sequence[EpochMetrics], num_classes: int, accuracy: float) -> bool:
+    """Whether a run ended collapsed: ``accuracy`` (its reported test accuracy, in %) is within
+    :data:`COLLAPSE_MARGIN` points of chance, ``100 / num_classes``, or its last epoch's mean
+    training loss exceeds :data:`COLLAPSE_LOSS`. A collapsed run is a finding to count and explain
+    (an optimisation failure), not a point to average without saying so."""
+    if accuracy <= 100.0 / num_classes + COLLAPSE_MARGIN:
+        return True
+    last = history[-1].train.get("total") if history else None
+    return last is not None and last > COLLAPSE_LOSS

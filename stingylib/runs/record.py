@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig
-from .metrics import EpochMetrics, best_epoch, selected_epoch
+from .metrics import EpochMetrics, best_epoch, collapsed, selected_epoch
 
 #: The version of the record layout (version 1, with flat provenance and v1 configs, is migrated by
 #: ``scripts/migrate_records.py``).
@@ -107,9 +107,24 @@ class RunRecord:
     migrated: dict[str, Any] | None = None  # set by scripts/migrate_records.py: from where, when, what added
     schema: int = RECORD_SCHEMA
 
+    @property
+    def reported_accuracy(self) -> float:
+        """The test accuracy that a table reports by default, at the epoch selected on validation when
+        the run has a validation split, else after the last epoch."""
+        return self.final_accuracy if self.selected_accuracy is None else self.selected_accuracy
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the run ended collapsed (:func:`stingylib.runs.metrics.collapsed`: near chance, or
+        a last-epoch loss over the bound). Derived from the record, and written into its JSON."""
+        from ..data import DATASETS
+
+        return collapsed(self.history, DATASETS[self.config.dataset].num_classes, self.reported_accuracy)
+
     def to_json(self) -> dict[str, Any]:
-        """The JSON object written to disk."""
+        """The JSON object written to disk (with the derived ``collapsed`` flag)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["collapsed"] = self.collapsed
         out["config"] = self.config.to_dict()
         out["history"] = [h.to_json() for h in self.history]
         out["sample_logits"] = [list(row) for row in self.sample_logits]
@@ -127,7 +142,8 @@ class RunRecord:
         row = {"run_id": self.run_id, **cfg, **params}
         row.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                     if isinstance(getattr(self, f.name), (int, float, str)) or getattr(self, f.name) is None})
-        row.update(device=self.provenance.get("device"), git_commit=self.provenance.get("git_commit"))
+        row.update(collapsed=self.collapsed, device=self.provenance.get("device"),
+                   git_commit=self.provenance.get("git_commit"))
         row.pop("migrated", None)
         row.pop("weights_sha256", None)
         row.pop("sample_images", None)
@@ -171,7 +187,7 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     _require(schema == RECORD_SCHEMA, path,
              f"record schema {schema!r}, but this stingylib reads schema {RECORD_SCHEMA} "
              "(records of schema 1 are migrated by scripts/migrate_records.py)")
-    names = {f.name for f in dataclasses.fields(RunRecord)}
+    names = {f.name for f in dataclasses.fields(RunRecord)} | {"collapsed"}
     required = {f.name for f in dataclasses.fields(RunRecord)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
     missing, unknown = sorted(required - set(data)), sorted(set(data) - names)
@@ -242,7 +258,7 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     _require(digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest) is not None), path,
              f"weights_sha256 must be 64 lowercase hex digits; got {digest!r}")
 
-    return RunRecord(
+    record = RunRecord(
         run_id=data["run_id"], config=config, final_accuracy=float(data["final_accuracy"]),
         best_accuracy=float(data["best_accuracy"]), best_epoch=data["best_epoch"],
         teacher_accuracy=None if data["teacher_accuracy"] is None else float(data["teacher_accuracy"]),
@@ -255,6 +271,11 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         weights_sha256=digest,
         accuracy_protocol=data.get("accuracy_protocol", dict(ACCURACY_PROTOCOL)), migrated=data.get("migrated"),
     )
+    # written by this version; derived again here (a record written before the flag existed has none)
+    _require(data.get("collapsed", record.collapsed) == record.collapsed, path,
+             f"collapsed is {data.get('collapsed')!r}, but the record's accuracy and losses say "
+             f"{record.collapsed} (stingylib.runs.metrics.collapsed)")
+    return record
 
 
 # --- provenance --------------------------------------------------------------------------------------

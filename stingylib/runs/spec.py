@@ -35,6 +35,12 @@ def _precisions():
     return PRECISIONS
 
 
+#: Learning-rate schedules (:func:`stingylib.training.learning_rate`): ``step`` multiplies the rate
+#: by ``gamma`` at each milestone (the authors' code); ``cosine`` decays it from ``lr`` towards 0
+#: along half a cosine over the run's epochs (no milestones).
+SCHEDULES = ("step", "cosine")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainSpec(Validated):
     """The network, the data and the optimisation of one run (everything but its method)."""
@@ -45,12 +51,17 @@ class TrainSpec(Validated):
     lr: float = dataclasses.field(metadata=check(positive))
     milestones: tuple[int, ...] = dataclasses.field(default=(), metadata=check(increasing_positive))
     gamma: float = dataclasses.field(default=0.1, metadata=check(positive))  # lr factor at each milestone
+    schedule: str = dataclasses.field(default="step", metadata=check(one_of(lambda: SCHEDULES)))
     width: float = dataclasses.field(default=1.0, metadata=check(positive))
     seed: int = dataclasses.field(default=0, metadata=check(at_least(0)))
     batch_size: int = dataclasses.field(default=128, metadata=check(at_least(1)))
     momentum: float = dataclasses.field(default=0.9, metadata=check(below_one))
     weight_decay: float = dataclasses.field(default=5e-4, metadata=check(nonnegative))
     train_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))  # None: all
+    # The seed that draws the class-balanced training subset (train_per_class): a student seed with a
+    # transfer set of its own sets it to its seed. The test subset (test_per_class) and the validation
+    # split never depend on it: every run of a dataset is scored on the same images.
+    subset_seed: int = dataclasses.field(default=0, metadata=check(at_least(0)))
     test_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
     # Images per class held out of the training split for validation (stingylib.data.split_validation):
     # the same images for every run of the dataset; model selection (the reported epoch, a teacher's
@@ -58,9 +69,19 @@ class TrainSpec(Validated):
     val_per_class: int | None = dataclasses.field(default=None, metadata=check(at_least(1)))
     augment: bool = True
     # Arithmetic of this run's forward passes: "fp32", or "bf16" autocast (stingylib.fastpath). Part
-    # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) always
-    # runs in the precision of its own run.
+    # of the identity: the two give (slightly) different numbers. A frozen network (a teacher) runs in
+    # frozen_precision, when set, else in the precision of its own run.
     precision: str = dataclasses.field(default="fp32", metadata=check(one_of(_precisions)))
+    # Arithmetic of the frozen networks this run reads (its teacher, a nasty teacher's adversary):
+    # None runs each in the precision of its own run; "fp32" or "bf16" runs them all in that one (e.g.
+    # fp32 on a CPU that has no native bf16, where a bf16 teacher would run emulated, ~10x slower).
+    frozen_precision: str | None = dataclasses.field(default=None, metadata=check(one_of(_precisions)))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.schedule == "cosine" and self.milestones:
+            raise ValueError(f"{type(self).__name__}.milestones must be () with schedule='cosine' (the cosine "
+                             f"schedule has no milestones); got {self.milestones!r}")
 
     @classmethod
     def of(cls, other: "TrainSpec") -> "TrainSpec":
@@ -70,5 +91,5 @@ class TrainSpec(Validated):
     def data_key(self) -> tuple:
         """What fixes the batches of an epoch: runs with equal keys draw the same images in the same
         order with the same augmentation (they can share batches in a cohort)."""
-        return (self.dataset, self.train_per_class, self.test_per_class, self.val_per_class, self.seed,
-                self.batch_size, self.augment)
+        return (self.dataset, self.train_per_class, self.subset_seed, self.test_per_class, self.val_per_class,
+                self.seed, self.batch_size, self.augment)
