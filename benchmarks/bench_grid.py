@@ -1,7 +1,9 @@
 """How long would the whole cpu grid take? Estimated from one measured epoch of each kind of run,
 with the engine of an earlier commit ("before") and with this checkout's ("after"), side by side.
 
-``python benchmarks/bench_grid.py [--before-ref a65ba5d] [--after-precision fast|profile]``
+``python benchmarks/bench_grid.py [--profile cpu] [--before-ref a65ba5d] [--after-precision fast|profile]``
+``python benchmarks/bench_grid.py --estimate [--profile cpu] [--targets table1 figure]``: plan a grid before training it
+
 
 - A *kind* of run is what sets the cost of its epochs: method, model, width and precision, and the
   same of each frozen network it runs (a KD student's teacher), plus DAFL's iterations. Transforms,
@@ -19,7 +21,12 @@ with the engine of an earlier commit ("before") and with this checkout's ("after
   trains), so they share the machine's conditions.
 
 The last line reads ``before_s=<n> after_s=<n> ratio=<after/before> committed_s=<n>``, where
-``committed_s`` sums the ``wall_seconds`` of the committed cpu records (trained with ``--jobs 2``).
+``committed_s`` sums the ``wall_seconds`` of the committed records of the profile (trained with ``--jobs 2``).
+
+``--estimate`` measures this checkout alone, with the profile's own precisions, on a quiet machine
+(one process): it plans a grid before it is trained. Its last line reads
+``runs=<n> train_s=<n> wall_jobs2_s=<n>``: the seconds of training it needs, and that over two
+processes (``run --jobs 2`` on two cores), for the runs not yet trained in the data root.
 """
 
 from __future__ import annotations
@@ -57,8 +64,13 @@ def kind(cfg, lookup: dict) -> tuple:
 
 
 def one_epoch(profile):
-    """The profile with every recipe cut to one epoch (same runs, same data)."""
-    t1 = dataclasses.replace(profile.table1, epochs=1, milestones=())
+    """The profile with every recipe cut to one measured epoch (same runs, same data). A recipe that
+    tests only where it reports (``test_every_epoch=False``) runs two epochs and the first is measured:
+    the last one also tests, which the others do not (the two test passes per run are left out)."""
+    epochs = 1 if getattr(profile.table1, "test_every_epoch", True) else 2
+    owner = getattr(profile.table1, "owner", None)  # the teachers' own schedule: one epoch too
+    owner = None if owner is None else dataclasses.replace(owner, epochs=1, milestones=())
+    t1 = dataclasses.replace(profile.table1, epochs=epochs, milestones=(), **({"owner": owner} if owner else {}))
     t2 = tuple(dataclasses.replace(d, epochs=1, milestones=(), teacher=t1) for d in profile.table2)
     return dataclasses.replace(profile, table1=t1, table2=t2)
 
@@ -78,24 +90,35 @@ def units_of(runs: list, side: str) -> list[list]:
     return [[t.cfg for t in unit.tasks] for unit in group_cohorts(tasks)]
 
 
-def worker(side: str, precision: str, out: Path) -> None:
+def planned(profile, targets: tuple[str, ...]) -> list:
+    """The runs of ``targets`` (each once, in dependency order)."""
+    from stingylib.experiments import plan
+
+    runs = {c.run_id: c for target in targets for c in plan(profile, target)}
+    return list(runs.values())
+
+
+def worker(side: str, precision: str, out: Path, profile_name: str, only_missing: bool = False,
+           targets: tuple[str, ...] = ("all",)) -> None:
     import torch
 
     torch.set_num_threads(1)
     from stingylib.engine import fit
-    from stingylib.experiments import plan
-    from stingylib.profiles import CPU
+    from stingylib.profiles import PROFILES
     from stingylib.runs import RunStore
     from stingylib.training import load_data
 
-    profile = CPU
+    profile = PROFILES[profile_name]
     if side == "after" and precision == "fast":
         from stingylib.fastpath import fast_precision
 
-        models = {m for m, _ in CPU.widths} | set(CPU.teachers) | set(CPU.students)
-        profile = dataclasses.replace(CPU, precisions=tuple((m, fast_precision(m, torch.device("cpu")))
-                                                            for m in sorted(models)))
-    grid, short = plan(profile, "all"), plan(one_epoch(profile), "all")
+        models = {m for m, _ in profile.widths} | set(profile.teachers) | set(profile.students)
+        profile = dataclasses.replace(profile, precisions=tuple((m, fast_precision(m, torch.device("cpu")))
+                                                                for m in sorted(models)))
+    grid, short = planned(profile, targets), planned(one_epoch(profile), targets)
+    if only_missing:  # what is left to train in the profile's store
+        store = RunStore.for_profile(profile_name)
+        grid = [c for c in grid if not store.is_done(c.run_id)]
     lookup = {c.run_id: c for c in grid + short}
 
     def signature(unit: list) -> tuple:
@@ -128,10 +151,14 @@ def worker(side: str, precision: str, out: Path) -> None:
             measured[sig] = sum(r.history[0].seconds for r in records)
             print(f"[{side}] {len(unit)} run(s) {unit[0].label}: {measured[sig]:.2f} s/epoch", flush=True)
     estimate, units = Counter(), units_of(grid, side)
+    if only_missing:  # every unit of the short grid was measured; a trained run is no longer planned
+        done = {c.run_id for c in planned(profile, targets)} - {c.run_id for c in grid}
+        units = [[c for c in unit if c.run_id not in done] for unit in units]
+        units = [u for u in units if u]
     for unit in units:
         epochs = unit[0].epochs
         estimate[unit[0].method.name] += epochs * measured[signature(unit)]
-    out.write_text(json.dumps({"side": side, "units": len(units), "kinds": len(measured),
+    out.write_text(json.dumps({"side": side, "units": len(units), "runs": sum(map(len, units)), "kinds": len(measured),
                                "by_method": dict(estimate), "total": sum(estimate.values())}))
 
 
@@ -140,19 +167,38 @@ def worker(side: str, precision: str, out: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def committed_seconds() -> float:
-    return sum(json.loads(p.read_text())["wall_seconds"] for p in (CHECKOUT / "data/results/cpu").glob("*.json"))
+def committed_seconds(profile: str) -> float:
+    return sum(json.loads(p.read_text())["wall_seconds"] for p in (CHECKOUT / "data/results" / profile).glob("*.json"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before-ref", default=DEFAULT_BEFORE, help="git commit of the 'before' engine")
     parser.add_argument("--after-precision", choices=["fast", "profile"], default="fast")
+    parser.add_argument("--profile", default="cpu", help="the profile whose grid is estimated (default: cpu)")
+    parser.add_argument("--estimate", action="store_true",
+                        help="this checkout alone, the profile's precisions, the runs not yet trained")
+    parser.add_argument("--targets", nargs="+", default=["all"], help="the targets whose runs are estimated")
     parser.add_argument("--worker", choices=["before", "after"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.after_precision, args.out)
+        worker(args.worker, args.after_precision, args.out, args.profile, only_missing=args.estimate,
+               targets=tuple(args.targets))
+        return
+    if args.estimate:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "after.json"
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            subprocess.run([sys.executable, str(HERE / "bench_grid.py"), "--worker", "after", "--out", str(out),
+                            "--after-precision", "profile", "--profile", args.profile, "--estimate",
+                            "--targets", *args.targets],
+                           cwd=str(CHECKOUT), env=env, check=True)
+            result = json.loads(out.read_text())
+        print("| method | training (s) |\n|---|---|")
+        for method, seconds in sorted(result["by_method"].items()):
+            print(f"| {method} | {seconds:.0f} |")
+        print(f"runs={result['runs']} train_s={result['total']:.0f} wall_jobs2_s={result['total'] / 2:.0f}")
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,7 +212,7 @@ def main() -> None:
                 env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
                 procs[side] = subprocess.Popen(
                     [sys.executable, str(HERE / "bench_grid.py"), "--worker", side, "--out", str(Path(tmp) / f"{side}.json"),
-                     "--after-precision", args.after_precision], cwd=str(root), env=env)
+                     "--after-precision", args.after_precision, "--profile", args.profile], cwd=str(root), env=env)
             for side, proc in procs.items():
                 if proc.wait() != 0:
                     raise SystemExit(f"the {side} worker failed")
@@ -181,7 +227,7 @@ def main() -> None:
         b, a = before["by_method"][method], after["by_method"].get(method, 0.0)
         print(f"| {method} | {b:.0f} | {a:.0f} | {a / b:.2f} |")
     print(f"before_s={before['total']:.0f} after_s={after['total']:.0f} "
-          f"ratio={after['total'] / before['total']:.3f} committed_s={committed_seconds():.0f}")
+          f"ratio={after['total'] / before['total']:.3f} committed_s={committed_seconds(args.profile):.0f}")
 
 
 if __name__ == "__main__":

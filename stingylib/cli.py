@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
+import signal
 import sys
+import threading
 import time
 import warnings
 from typing import Sequence
@@ -201,11 +203,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m stingylib``: errors the user can act on are one line on stderr, with
     what happened and what to do (exit 1; Ctrl-C: exit 130)."""
     args = build_parser().parse_args(argv)
+    received: list[int] = []
+
+    def interrupted(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as Python's own handler
+
+    # Ctrl-C is remembered as well as raised: Python cannot raise it inside a finaliser (it prints
+    # "Exception ignored" and goes on), and a command that then ends normally was still interrupted.
+    # (only where Python's own handler is in place: a process started with Ctrl-C ignored keeps ignoring it)
+    previous = (signal.signal(signal.SIGINT, interrupted)
+                if threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler else None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = _warn
-            return args.func(args)
+            code = args.func(args)
+        if received:
+            raise KeyboardInterrupt
+        return code
     except KeyboardInterrupt:
         print(f"interrupted: {RESUMES}", file=sys.stderr)
         return 130
@@ -218,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {reason}: free some disk space; {RESUMES}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _warn(message, category, filename, lineno, file=None, line=None) -> None:

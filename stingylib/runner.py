@@ -146,7 +146,7 @@ def plan_tasks(runs: Iterable[RunConfig], store: RunStore, *, force: bool = Fals
     skipped = []
     for cfg in runs:
         if cfg.run_id not in todo:
-            skipped.append(Outcome(cfg.run_id, "skipped", 0.0, store.load_record(cfg.run_id).best_accuracy))
+            skipped.append(Outcome(cfg.run_id, "skipped", 0.0, store.load_record(cfg.run_id).reported_accuracy))
     return tasks, skipped
 
 
@@ -284,7 +284,10 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                         started += 1
                         say(f"[start {started}/{len(tasks)}] {rid}{cohort}")
                     grid.started(unit.run_ids)
-                with _sigint_blocked():  # a worker started here inherits the blocked Ctrl-C
+                # A worker started here inherits the blocked Ctrl-C. With jobs=1 the unit trains inside
+                # submit, in this process: Ctrl-C must stop it at once (its last epoch checkpoint stays),
+                # not wait, blocked, for the whole cohort to end.
+                with _sigint_blocked() if jobs > 1 else contextlib.nullcontext():
                     running[pool.submit(unit.train, store, **options)] = unit
             if not running:  # everything ready is locked by another process: wait a little
                 time.sleep(max(0.05, min(retry_at.values(), default=now + RETRY_SECONDS) - now))
@@ -309,7 +312,7 @@ def run_local(tasks: list[Task], store: RunStore, *, jobs: int = 1, device: str 
                     finished.add(task.run_id)
                     outcomes.append(outcome)
                     how = f"trained in {outcome.seconds:.1f} s" if outcome.status == "trained" else "done by another process"
-                    say(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, best {outcome.best_accuracy:.2f} %")
+                    say(f"[done {len(outcomes)}/{len(tasks)}] {task.run_id}: {how}, test accuracy {outcome.accuracy:.2f} %")
                     grid.finished(task.run_id)
                 if busy:  # the others of the unit are done: try the busy ones again a little later
                     again = Unit(tuple(busy))

@@ -96,7 +96,8 @@ def _fake_store(tmp_path, profile, value_of, teacher_of=None) -> RunStore:
     the teacher's accuracy as a student sees it by ``teacher_of(cfg)``, default 50)."""
     store = RunStore(tmp_path / "results", tmp_path / "ckpt")
     for cfg in plan(profile, "all"):
-        store.write_record(fake_record(cfg, value_of(cfg), teacher_accuracy=(teacher_of or (lambda c: 50.0))(cfg)))
+        value = value_of(cfg)  # every epoch that tests scores it (the smoke students test only their last)
+        store.write_record(fake_record(cfg, value, final=value, teacher_accuracy=(teacher_of or (lambda c: 50.0))(cfg)))
     return store
 
 
@@ -115,9 +116,9 @@ def test_table1_values_and_deltas(tmp_path):
 
     store = _fake_store(tmp_path, "smoke", value, seen)
     assert table1_frame(SMOKE, store).metric == "selected_accuracy"  # the smoke profile has a validation split
-    # selected on validation: the fake records select their last epoch, which scores best − 1
-    assert table1_frame(SMOKE, store).mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 39.0
-    table = table1_frame(SMOKE, store, "best_accuracy")
+    # selected on validation: the fake records select their last epoch
+    assert table1_frame(SMOKE, store).mean.loc[("student baseline", "baseline"), "shufflenetv2"] == 40.0
+    table = table1_frame(SMOKE, store, "final_accuracy")
     mean = table.mean
     assert list(mean.columns) == ["teacher_accuracy", "shufflenetv2", "mobilenetv2", "resnet18", "teacher_self"]
     assert mean.index[0] == ("student baseline", "baseline")
@@ -129,7 +130,7 @@ def test_table1_values_and_deltas(tmp_path):
     assert table.delta.loc[("resnet50", "stingy"), "shufflenetv2"] == -20.0
     assert table.delta.loc[("resnet50", "normal"), "teacher_self"] == 45.0 - 59.0
     assert table.std.loc[("resnet50", "normal"), "shufflenetv2"] == 0.0  # equal seeds
-    one_seed = table1_frame(dataclasses.replace(SMOKE, seeds=(0,)), store, "best_accuracy")
+    one_seed = table1_frame(dataclasses.replace(SMOKE, seeds=(0,)), store, "final_accuracy")
     assert np.isnan(one_seed.std.loc[("resnet50", "normal"), "shufflenetv2"])
     formatted = one_seed.formatted()
     assert formatted.loc[("resnet50", "stingy"), "shufflenetv2"] == "20.00 (-20.00)"
@@ -138,7 +139,7 @@ def test_table1_values_and_deltas(tmp_path):
 
 def test_seeds_give_mean_and_std(tmp_path):
     two_seeds = dataclasses.replace(SMOKE, seeds=(0, 1))
-    table = table1_frame(two_seeds, _fake_store(tmp_path, two_seeds, lambda cfg: 40.0 + 2 * cfg.seed), "best_accuracy")
+    table = table1_frame(two_seeds, _fake_store(tmp_path, two_seeds, lambda cfg: 40.0 + 2 * cfg.seed), "final_accuracy")
     cell = ("resnet18", "stingy"), "mobilenetv2"
     assert table.mean.loc[cell] == 41.0 and table.count.loc[cell] == 2
     assert table.std.loc[cell] == pytest.approx(np.sqrt(2.0))
@@ -153,7 +154,7 @@ def test_missing_runs_are_nan(tmp_path):
 
 def test_figure_frame_curves(tmp_path):
     store = _fake_store(tmp_path, "smoke", lambda cfg: 1.0 + (getattr(cfg.method, "keep", None) or 0))
-    frame = figure_frame(SMOKE, store, "best_accuracy")
+    frame = figure_frame(SMOKE, store, "final_accuracy")
     assert set(frame["curve"]) == {"stingy_sparse", "stingy_smooth", "reversed", "normal", "nasty", "baseline",
                                    "normal" + SECOND, "nasty" + SECOND, "stingy" + SECOND}
     sparse = frame[frame["curve"] == "stingy_sparse"].set_index("keep")
@@ -192,7 +193,7 @@ def test_table1_comparisons_are_paired_over_seeds(tmp_path):
         return {"normal": 45.0 + 2 * cfg.seed, "stingy_sparse": 20.0}.get(cfg.method.transform, 30.0) \
             if "nasty" not in cfg.method.teacher else 30.0
 
-    frame = table1_comparisons(SMOKE, _fake_store(tmp_path, "smoke", value), "best_accuracy")
+    frame = table1_comparisons(SMOKE, _fake_store(tmp_path, "smoke", value), "final_accuracy")
     rows = frame.set_index(["teacher", "student", "comparison"])
     kd = rows.loc[("resnet50", "mobilenetv2", "normal KD − baseline")]
     # differences 5 (seed 0) and 6 (seed 1): mean 5.5, std 0.7071, half-width 12.706 · 0.7071 / √2 = 6.353

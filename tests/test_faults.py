@@ -220,10 +220,43 @@ def test_ctrl_c_is_one_line_and_loses_nothing(tmp_path, jobs):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, stderr
     assert _one_line(stderr).startswith("interrupted: finished runs are kept") and "rerun the same command" in stderr
+    from stingylib.experiments import plan
+
+    # it stopped at once, mid-run: not after the runs in training ended (Ctrl-C is never held back)
+    records = {p.stem for p in (root / "results" / "smoke").glob("*.json")}
+    assert len(records) < len(plan("smoke", "table2"))
+    assert {p.parent.name for p in _checkpoints(root)} - records, "no run was stopped mid-way"
     import torch
 
     for path in _checkpoints(root):  # every checkpoint left is whole
         assert torch.load(path, weights_only=True)["epochs_done"] >= 1
+
+
+def test_ctrl_c_that_python_had_to_swallow_still_ends_in_130(monkeypatch, capsys):
+    """Python cannot raise KeyboardInterrupt inside a finaliser (it prints "Exception ignored" and goes
+    on): a command that then ends normally was still interrupted, and says so."""
+    from stingylib import cli
+
+    class Finalised:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # bytecodes, where the pending handler runs: inside the finaliser
+                pass
+
+    def command(args) -> int:
+        Finalised()
+        return 0
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: type("Args", (), {"func": staticmethod(command)})())
+    swallowed = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: swallowed.append(unraisable.exc_type))
+    before = signal.getsignal(signal.SIGINT)
+    assert cli.main(["status"]) == 130
+    assert swallowed == [KeyboardInterrupt]  # it was swallowed, as described
+    assert capsys.readouterr().err.startswith("interrupted: ")
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
 
 
 @pytest.mark.slow

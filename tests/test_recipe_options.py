@@ -215,3 +215,64 @@ def test_nasty_omega_and_precision_per_architecture():
     assert nasty_run(profile, r, "resnet50").method.omega == 0.02
     assert nasty_run(profile, r, "resnet50").precision == nasty_run(profile, r, "resnet50").frozen_precision == "bf16"
     assert nasty_run(profile, r, "resnet18") == nasty_run(SMOKE, r, "resnet18")  # the others unchanged
+
+
+# --- the test split only where a number is reported -----------------------------------------------
+
+
+def test_testing_only_where_reported_gives_the_same_run_and_numbers(tmp_path):
+    from stingylib.engine import fit
+
+    store = RunStore(tmp_path / "results", tmp_path / "checkpoints")
+    every, once = supervised(), supervised(test_every_epoch=False)
+    assert every.run_id == RunConfig(method=Supervised(), **BASE, test_every_epoch=True).run_id  # old ids hold
+    assert once.run_id != every.run_id  # it is another run: its record has less in it
+    a, b = fit(every, store, device="cpu", progress=False), fit(once, store, device="cpu", progress=False)
+    # training never reads the test split: the same weights, and the same reported numbers
+    weights = [torch.load(store.weights_path(c.run_id), weights_only=True)["state_dict"] for c in (every, once)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert (a.final_accuracy, a.selected_epoch, a.selected_accuracy, a.selected_val_accuracy) == \
+        (b.final_accuracy, b.selected_epoch, b.selected_accuracy, b.selected_val_accuracy)
+    assert a.selected_epoch < every.epochs  # the selected epoch was tested apart from the last one
+    assert [h.test_accuracy is None for h in b.history] == [True] * (once.epochs - 1) + [False]
+    assert b.best_accuracy is None and b.best_epoch is None and b.reported_accuracy == a.reported_accuracy
+    assert store.load_record(once.run_id) == b  # it reads back as it was written
+
+    data = json.loads(store.record_path(once.run_id).read_text())
+    data["history"][0]["test_accuracy"] = 50.0  # a test accuracy the run never measured
+    with pytest.raises(RecordError, match="only the last history entry may have a test_accuracy"):
+        parse_record(data, store.record_path(once.run_id))
+    data = json.loads(store.record_path(every.run_id).read_text())
+    del data["history"][0]["test_accuracy"]  # a run that tests every epoch lacks one
+    with pytest.raises(RecordError, match="every history entry needs a test_accuracy"):
+        parse_record(data, store.record_path(every.run_id))
+    data = json.loads(store.record_path(once.run_id).read_text())
+    data["best_accuracy"] = a.best_accuracy
+    with pytest.raises(RecordError, match="best_accuracy and best_epoch must be null"):
+        parse_record(data, store.record_path(once.run_id))
+
+
+def test_testing_only_where_reported_needs_a_validation_split_and_refuses_the_best_epoch_metric(tmp_path):
+    with pytest.raises(ValueError, match="test_every_epoch=False needs a validation split"):
+        supervised(test_every_epoch=False, val_per_class=None)
+    with pytest.raises(ValueError, match="test_every_epoch must be true or false"):
+        supervised(test_every_epoch="no")
+    recipe = dataclasses.replace(SMOKE.table1, test_every_epoch=False)
+    profile = dataclasses.replace(SMOKE, table1=recipe)
+    runs = plan(profile, "table1")
+    assert {c.test_every_epoch for c in runs if c.train_per_class is not None} == {False}  # the students
+    assert {c.test_every_epoch for c in runs if c.train_per_class is None} == {True}  # the owner's teachers
+    store = RunStore(tmp_path / "results", tmp_path / "checkpoints")
+    cells = [c for c in table1_cells(profile) if c.field == "student"][:1]
+    store.write_record(fake_record(cells[0].run, best=80.0, final=80.0, val=70.0))
+    with pytest.raises(ValueError, match="metric 'best_accuracy' was not measured"):
+        cell_values(cells, store, "best_accuracy")
+    assert cell_values(cells, store, "selected_accuracy")["value"].tolist() == [80.0]
+
+
+def test_a_recipe_without_augmentation_turns_it_off_for_the_students_only():
+    profile = dataclasses.replace(SMOKE, table1=dataclasses.replace(SMOKE.table1, augment=False))
+    runs = plan(profile, "table1")
+    assert {c.augment for c in runs if c.train_per_class is not None} == {False}  # the students
+    assert {c.augment for c in runs if c.train_per_class is None} == {True}  # the owner's teachers keep theirs
+    assert {c.run_id for c in runs if c.train_per_class is None} <= {c.run_id for c in plan(SMOKE, "table1")}

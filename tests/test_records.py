@@ -18,7 +18,8 @@ from .records import fake_record
 
 
 def _valid(cfg=None):
-    cfg = cfg or supervised_run(SMOKE, SMOKE.table1, "shufflenetv2", 0)
+    # a run that tests every epoch (the records with every check; the other kind: tests/test_recipe_options.py)
+    cfg = cfg or supervised_run(SMOKE, SMOKE.table1, "shufflenetv2", 0).replace(test_every_epoch=True)
     return cfg, fake_record(cfg, 60.0).to_json()
 
 

@@ -39,7 +39,7 @@ def _quiet(msg: str) -> None:
 
 # --- the two concurrent `run all` of the session fixture ------------------------------------------------
 
-DONE = re.compile(r"^\[done \d+/\d+\] (\S+): (trained in [\d.]+ s|done by another process), best ([\d.]+) %$")
+DONE = re.compile(r"^\[done \d+/\d+\] (\S+): (trained in [\d.]+ s|done by another process), test accuracy ([\d.]+) %$")
 
 
 def test_two_concurrent_run_all_train_every_run_once(concurrent_smoke_runs, smoke_results):

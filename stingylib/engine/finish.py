@@ -16,7 +16,7 @@ import io
 import torch
 
 from .. import data as datamod
-from ..evaluation import SAMPLE_IMAGES, sample_logits
+from ..evaluation import SAMPLE_IMAGES, evaluate, sample_logits
 from ..models import count_parameters
 from ..runs import RunRecord, RunStore, SampleImages, atomic_write, best_epoch, provenance, selected_epoch
 from .member import Member
@@ -26,11 +26,13 @@ def finish_run(store: RunStore, member: Member, data: datamod.ImageData, dev: to
     """Write the finished run's weights and record; drop its checkpoint. Returns the record."""
     cfg, trainer, history = member.cfg, member.trainer, member.history
     accuracies = [h.test_accuracy for h in history]
-    best = best_epoch(history)
+    best = best_epoch(history)  # None when the test split was not evaluated every epoch
     chosen = selected_epoch(history)
     if chosen is not None:  # the run's published network is the selected one (training is over)
         trainer.network.load_state_dict(member.selected)
     network, fmt = member.inference_copy(dev)
+    if chosen is not None and accuracies[chosen - 1] is None:  # test_every_epoch=False: test the selected weights
+        accuracies[chosen - 1] = evaluate(network, data, dev, precision=cfg.precision, memory_format=fmt)
     logits = sample_logits(network, data, dev, precision=cfg.precision, memory_format=fmt)
     buffer = io.BytesIO()  # the weights' bytes, hashed into the record that vouches for them
     torch.save({"config": cfg.to_dict(), "state_dict": trainer.network.state_dict()}, buffer)
@@ -39,7 +41,7 @@ def finish_run(store: RunStore, member: Member, data: datamod.ImageData, dev: to
         run_id=cfg.run_id,
         config=cfg,
         final_accuracy=accuracies[-1],
-        best_accuracy=accuracies[best - 1],
+        best_accuracy=None if best is None else accuracies[best - 1],
         best_epoch=best,
         selected_epoch=chosen,
         selected_accuracy=None if chosen is None else accuracies[chosen - 1],

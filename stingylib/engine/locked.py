@@ -30,7 +30,7 @@ class Outcome:
     run_id: str
     status: str
     seconds: float = 0.0
-    best_accuracy: float | None = None
+    accuracy: float | None = None  # the record's reported test accuracy (RunRecord.reported_accuracy)
     notes: tuple[str, ...] = ()  # what was repaired on the way (files moved aside, …)
 
 
@@ -113,7 +113,7 @@ def train_locked(cfgs: Sequence[RunConfig], store: RunStore, *, force: bool = Fa
                 continue
             if prepare(store, cfg, force, needs(cfg.run_id), notes[cfg.run_id]):
                 record = store.load_record(cfg.run_id)
-                outcomes[cfg.run_id] = Outcome(cfg.run_id, "done", 0.0, record.best_accuracy, tuple(notes[cfg.run_id]))
+                outcomes[cfg.run_id] = Outcome(cfg.run_id, "done", 0.0, record.reported_accuracy, tuple(notes[cfg.run_id]))
             else:
                 todo.append(cfg)
         if todo:
@@ -135,7 +135,7 @@ def train_locked(cfgs: Sequence[RunConfig], store: RunStore, *, force: bool = Fa
             for cfg, record in zip(todo, records):
                 if len(todo) > 1:
                     notes[cfg.run_id].append(f"trained in a cohort of {len(todo)} runs sharing one teacher pass")
-                outcomes[cfg.run_id] = Outcome(cfg.run_id, "trained", seconds / len(todo), record.best_accuracy,
+                outcomes[cfg.run_id] = Outcome(cfg.run_id, "trained", seconds / len(todo), record.reported_accuracy,
                                                tuple(notes[cfg.run_id]))
     return [outcomes[c.run_id] for c in cfgs]
 

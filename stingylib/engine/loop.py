@@ -106,7 +106,9 @@ def _end_epoch(m: Member, epoch: int, losses: dict[str, Tensor], seen: int, shar
     numbers = _epoch_losses(m.cfg, epoch, losses)
     tick = time.perf_counter()
     network, fmt = m.inference_copy(dev)
-    acc = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt)
+    acc = None  # the test split: every epoch, or only after the last (TrainSpec.test_every_epoch)
+    if m.cfg.test_every_epoch or epoch + 1 == m.cfg.epochs:
+        acc = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt)
     val = None
     if data.val_x is not None:
         val = evaluate(network, data, dev, precision=m.cfg.precision, memory_format=fmt, split="val")
@@ -187,8 +189,9 @@ def fit_cohort(
             m.history.append(metrics)
             m.epochs_done = epoch + 1
             keep_if_selected(m)
-            shown = {} if metrics.val_accuracy is None else {"val": f"{metrics.val_accuracy:.2f}"}
-            bar.set_postfix(loss=f"{metrics.train['total']:.3f}", **shown, acc=f"{metrics.test_accuracy:.2f}")
+            shown = {name: f"{value:.2f}" for name, value in
+                     (("val", metrics.val_accuracy), ("acc", metrics.test_accuracy)) if value is not None}
+            bar.set_postfix(loss=f"{metrics.train['total']:.3f}", **shown)
             save_checkpoint(store, m.cfg, m.trainer, m.epochs_done, m.history, m.wall, m.selected)
             if m.epochs_done == m.cfg.epochs:
                 records[m.cfg.run_id] = finish_run(store, m, data, dev)

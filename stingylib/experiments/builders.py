@@ -29,7 +29,8 @@ def common_fields(profile: Profile, recipe: Recipe, model: str, seed: int, *, ow
                batch_size=recipe.batch_size, train_per_class=recipe.train_per_class,
                subset_seed=seed if recipe.subset_per_seed else 0, test_per_class=recipe.test_per_class,
                val_per_class=recipe.val_per_class, precision=profile.precision(model, owner=owner),
-               frozen_precision=None if owner else profile.frozen_precision)
+               frozen_precision=None if owner else profile.frozen_precision,
+               test_every_epoch=owner or recipe.test_every_epoch, augment=owner or recipe.augment)
     if owner and recipe.owner is not None:
         # the owner's own schedule (always the step schedule of the authors' code) and data
         out.update(epochs=recipe.owner.epochs, milestones=recipe.owner.milestones, schedule="step",

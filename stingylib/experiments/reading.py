@@ -67,6 +67,10 @@ def cell_values(cells: list[Cell], store: RunStore, metric: str) -> pd.DataFrame
         if record is not None:
             value = {"student": getattr(record, metric), "teacher": teacher_accuracy(record),
                      "shown_teacher": record.teacher_accuracy}[cell.field]
+            if value is None and cell.field == "student" and not record.config.test_every_epoch:
+                raise ValueError(f"metric {metric!r} was not measured for run {rid}: it evaluated the test split "
+                                 "only where it reports (test_every_epoch=False); use 'selected_accuracy' or "
+                                 "'final_accuracy'")
             value = np.nan if value is None else value
             fell = cell.field == "student" and record.collapsed
         rows.append({"row": cell.row, "column": cell.column, "seed": cell.seed, "value": value, "run_id": rid,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..profiles import Profile, get_profile
 from ..runs import RunConfig, RunStore
+from ..runs.metrics import COLLAPSE_LOSS, COLLAPSE_MARGIN
 from ..stats import paired_difference
 from .base import COMMON_SETTINGS, Cell, Experiment, register
 from .builders import VARIANTS, kd_run, stingy_temperature, supervised_run, teacher_runs, teacher_setting
@@ -276,8 +277,6 @@ def table1_verdicts(profile: Profile, table: ResultTable, comparisons: pd.DataFr
 def collapse_line(table: ResultTable) -> str:
     """How many student seeds of each Table 1 row collapsed (:func:`stingylib.runs.metrics.collapsed`),
     over every cell of the row's kind (a Markdown list item)."""
-    from ..runs.metrics import COLLAPSE_LOSS, COLLAPSE_MARGIN
-
     students = [c for c in table.mean.columns if c != "teacher_accuracy"]
     parts = []
     for variant in dict.fromkeys(v for _, v in table.mean.index):

@@ -5,8 +5,9 @@ accuracy with a validation split), the learning rate, the epoch mean of each los
 declares (:attr:`stingylib.runs.method.MethodSpec.terms`), the diagnostics measured after the epoch
 (KD students), its throughput and its time. In a record's JSON an epoch is one flat object with the
 keys ``epoch``, ``lr``, ``test_accuracy``, ``val_accuracy``, ``train_<term>``, ``diag_<name>``,
-``images_per_s`` and ``seconds``; :meth:`EpochMetrics.from_json` refuses any other key, so a term a
-method does not declare can never slip into a record.
+``images_per_s`` and ``seconds`` (``test_accuracy`` is left out of an epoch where the run did not
+evaluate the test split: ``TrainSpec.test_every_epoch``); :meth:`EpochMetrics.from_json` refuses any
+other key, so a term a method does not declare can never slip into a record.
 
 :func:`selected_epoch` (the epoch chosen on the validation split) and :func:`best_epoch` (the best
 on the test split, the paper's protocol) are the only place those rules are written: the engine
@@ -50,7 +51,7 @@ class EpochMetrics:
 
     epoch: int  # 1-based
     lr: float  # the network's learning rate during the epoch
-    test_accuracy: float
+    test_accuracy: float | None  # None where the run did not evaluate the test split (test_every_epoch=False)
     val_accuracy: float | None = None  # with a validation split
     train: Mapping[str, float] = dataclasses.field(default_factory=dict)  # loss term → epoch mean ("total" first)
     diagnostics: Mapping[str, float] = dataclasses.field(default_factory=dict)  # name → value, after the epoch
@@ -59,9 +60,10 @@ class EpochMetrics:
 
     def to_json(self) -> dict[str, float]:
         """The flat JSON object of a record's history (optional values left out when absent)."""
-        out: dict[str, float] = {"epoch": self.epoch, "lr": self.lr, "test_accuracy": self.test_accuracy}
-        if self.val_accuracy is not None:
-            out["val_accuracy"] = self.val_accuracy
+        out: dict[str, float] = {"epoch": self.epoch, "lr": self.lr}
+        for key in ("test_accuracy", "val_accuracy"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         out.update({TRAIN_PREFIX + k: v for k, v in self.train.items()})
         out.update({DIAG_PREFIX + k: v for k, v in self.diagnostics.items()})
         for key in ("images_per_s", "seconds"):
@@ -90,9 +92,8 @@ class EpochMetrics:
             raise ValueError(f"{where} has non-numeric or non-finite values for {bad}")
         if entry.get("epoch") != epoch or isinstance(entry.get("epoch"), bool):
             raise ValueError(f"{where} must have epoch {epoch}; got {entry.get('epoch')!r}")
-        for key in ("lr", "test_accuracy"):
-            if key not in entry:
-                raise ValueError(f"{where} lacks {key!r}")
+        if "lr" not in entry:
+            raise ValueError(f"{where} lacks 'lr'")
         for key in ("test_accuracy", "val_accuracy"):
             if key in entry and not 0.0 <= entry[key] <= 100.0:
                 raise ValueError(f"{where}: {key} must be in [0, 100]; got {entry[key]!r}")
@@ -108,9 +109,8 @@ class EpochMetrics:
             raise ValueError(f"{where} has unknown key(s) {unknown}; a method records train_total, train_<term> "
                              f"and diag_<name> only for the terms it declares ({sorted(terms or {})})")
         optional = {k: (None if k not in entry else float(entry[k]))
-                    for k in ("val_accuracy", "images_per_s", "seconds")}
-        return cls(epoch=int(entry["epoch"]), lr=float(entry["lr"]), test_accuracy=float(entry["test_accuracy"]),
-                   train=train, diagnostics=diag, **optional)
+                    for k in ("test_accuracy", "val_accuracy", "images_per_s", "seconds")}
+        return cls(epoch=int(entry["epoch"]), lr=float(entry["lr"]), train=train, diagnostics=diag, **optional)
 
 
 def selected_epoch(history: Sequence[EpochMetrics]) -> int | None:
@@ -122,10 +122,13 @@ def selected_epoch(history: Sequence[EpochMetrics]) -> int | None:
     return val.index(max(val)) + 1
 
 
-def best_epoch(history: Sequence[EpochMetrics]) -> int:
+def best_epoch(history: Sequence[EpochMetrics]) -> int | None:
     """The 1-based epoch with the best test accuracy, the first on ties (the paper's protocol:
-    optimistic, the epoch is chosen on the test split)."""
+    optimistic, the epoch is chosen on the test split); None when some epoch's test accuracy was not
+    measured (``test_every_epoch=False``)."""
     accuracies = [h.test_accuracy for h in history]
+    if not accuracies or any(a is None for a in accuracies):
+        return None
     return accuracies.index(max(accuracies)) + 1
 
 

@@ -34,7 +34,8 @@ ACCURACY_PROTOCOL = {
                          "the test split); null without a validation split",
     "final_accuracy": "test accuracy after the last epoch",
     "best_accuracy": "best test accuracy over all epochs (the paper's protocol; optimistic: the epoch is chosen "
-                     "on the test split)",
+                     "on the test split); null when the run evaluated the test split only where it reports "
+                     "(test_every_epoch false)",
 }
 
 
@@ -83,8 +84,8 @@ class RunRecord:
     run_id: str
     config: RunConfig
     final_accuracy: float  # after the last epoch
-    best_accuracy: float  # best over all epochs (the paper's protocol)
-    best_epoch: int  # 1-based epoch of best_accuracy (the first one on ties)
+    best_accuracy: float | None  # best over all epochs (the paper's protocol); None: not every epoch tested
+    best_epoch: int | None  # 1-based epoch of best_accuracy (the first one on ties)
     teacher_accuracy: float | None  # the teacher as the student sees it (None without a teacher role)
     num_params: int
     wall_seconds: float
@@ -202,14 +203,17 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     _require(config.run_id == data["run_id"], path,
              f"run_id {data['run_id']!r} is not its config's id {config.run_id!r}: the config was edited "
              "or written by another identity rule")
-    for key in ("final_accuracy", "best_accuracy"):
-        _require(_is_percent(data[key]), path, f"{key} must be a number in [0, 100]; got {data[key]!r}")
+    _require(_is_percent(data["final_accuracy"]), path,
+             f"final_accuracy must be a number in [0, 100]; got {data['final_accuracy']!r}")
+    _require(data["best_accuracy"] is None or _is_percent(data["best_accuracy"]), path,
+             f"best_accuracy must be null or a number in [0, 100]; got {data['best_accuracy']!r}")
     _require(data["teacher_accuracy"] is None or _is_percent(data["teacher_accuracy"]), path,
              f"teacher_accuracy must be null or a number in [0, 100]; got {data['teacher_accuracy']!r}")
     for key in ("wall_seconds", "images_per_s"):
         _require(_is_number(data[key]) and data[key] >= 0, path, f"{key} must be a number >= 0")
     for key in ("best_epoch", "num_params"):
-        _require(isinstance(data[key], int) and not isinstance(data[key], bool) and data[key] >= 0, path,
+        _require((key == "best_epoch" and data[key] is None)
+                 or (isinstance(data[key], int) and not isinstance(data[key], bool) and data[key] >= 0), path,
                  f"{key} must be an integer >= 0; got {data[key]!r}")
 
     raw = data["history"]
@@ -222,10 +226,19 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
     except ValueError as err:
         raise RecordError(path, str(err)) from None
     accuracies = [h.test_accuracy for h in history]
+    tested = [i for i, a in enumerate(accuracies, 1) if a is not None]
+    if config.test_every_epoch:
+        _require(len(tested) == len(accuracies), path, "every history entry needs a test_accuracy in [0, 100] "
+                 "(the run evaluated the test split every epoch: test_every_epoch)")
+        _require(data["best_accuracy"] == max(accuracies), path, "best_accuracy is not the best epoch's accuracy")
+        _require(data["best_epoch"] == best_epoch(history), path,
+                 "best_epoch is not the (first) epoch of the best accuracy")
+    else:
+        _require(tested == [len(accuracies)], path, "only the last history entry may have a test_accuracy: the run "
+                 "evaluated the test split only after its last epoch (test_every_epoch false)")
+        _require(data["best_accuracy"] is None and data["best_epoch"] is None, path,
+                 "best_accuracy and best_epoch must be null: the run did not evaluate the test split every epoch")
     _require(data["final_accuracy"] == accuracies[-1], path, "final_accuracy is not the last epoch's accuracy")
-    _require(data["best_accuracy"] == max(accuracies), path, "best_accuracy is not the best epoch's accuracy")
-    _require(data["best_epoch"] == best_epoch(history), path,
-             "best_epoch is not the (first) epoch of the best accuracy")
     selected = (data.get("selected_epoch"), data.get("selected_accuracy"), data.get("selected_val_accuracy"))
     if config.val_per_class is None:
         _require(selected == (None, None, None) and all(h.val_accuracy is None for h in history), path,
@@ -235,7 +248,12 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
         _require(all(h.val_accuracy is not None for h in history), path,
                  "every history entry of a run with a validation split needs a val_accuracy in [0, 100]")
         chosen = selected_epoch(history)
-        expected = (chosen, accuracies[chosen - 1], history[chosen - 1].val_accuracy)
+        tested_there = accuracies[chosen - 1]
+        if tested_there is None:  # tested once, on the selected weights, when the run finished
+            _require(_is_percent(selected[1]), path,
+                     f"selected_accuracy must be a number in [0, 100]; got {selected[1]!r}")
+            tested_there = selected[1]
+        expected = (chosen, tested_there, history[chosen - 1].val_accuracy)
         _require(selected == expected, path,
                  f"selected_epoch/selected_accuracy/selected_val_accuracy must be {list(expected)} (the first epoch of "
                  f"the best validation accuracy); got {list(selected)}")
@@ -260,7 +278,8 @@ def parse_record(data: Any, path: Path | str, expected_run_id: str | None = None
 
     record = RunRecord(
         run_id=data["run_id"], config=config, final_accuracy=float(data["final_accuracy"]),
-        best_accuracy=float(data["best_accuracy"]), best_epoch=data["best_epoch"],
+        best_accuracy=None if data["best_accuracy"] is None else float(data["best_accuracy"]),
+        best_epoch=data["best_epoch"],
         teacher_accuracy=None if data["teacher_accuracy"] is None else float(data["teacher_accuracy"]),
         num_params=data["num_params"], wall_seconds=float(data["wall_seconds"]),
         images_per_s=float(data["images_per_s"]), history=history,

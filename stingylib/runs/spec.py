@@ -76,12 +76,20 @@ class TrainSpec(Validated):
     # None runs each in the precision of its own run; "fp32" or "bf16" runs them all in that one (e.g.
     # fp32 on a CPU that has no native bf16, where a bf16 teacher would run emulated, ~10x slower).
     frozen_precision: str | None = dataclasses.field(default=None, metadata=check(one_of(_precisions)))
+    # When the test split is evaluated. True: after every epoch (the history has every epoch's test
+    # accuracy, and the record the paper's best-epoch numbers). False: only where a reported number
+    # needs it, after the last epoch and once on the weights selected on validation (so it needs a
+    # validation split); a small student spends about a quarter of its time on the test split otherwise.
+    test_every_epoch: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.schedule == "cosine" and self.milestones:
             raise ValueError(f"{type(self).__name__}.milestones must be () with schedule='cosine' (the cosine "
                              f"schedule has no milestones); got {self.milestones!r}")
+        if not self.test_every_epoch and self.val_per_class is None:
+            raise ValueError(f"{type(self).__name__}.test_every_epoch=False needs a validation split (val_per_class): "
+                             "without one, the reported epoch is chosen on the test split, every epoch")
 
     @classmethod
     def of(cls, other: "TrainSpec") -> "TrainSpec":
