@@ -13,6 +13,7 @@ import pytest
 
 from stingylib import paper
 from stingylib.experiments import table1_frame, table2_frame
+from stingylib.profiles import CPU, SMOKE
 from stingylib.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,6 +265,9 @@ def test_metric_labels_cover_every_metric() -> None:
     assert "paper's protocol" in paper.METRICS["best_accuracy"] and "optimistic" in paper.METRICS["best_accuracy"]
     assert paper.other_metrics("selected_accuracy") == ["final_accuracy", "best_accuracy"]
     assert paper.other_metrics("best_accuracy") == ["selected_accuracy", "final_accuracy"]
+    # a profile whose students test only where they report has no best epoch to show
+    assert paper.other_metrics("selected_accuracy", SMOKE) == ["final_accuracy"]
+    assert paper.other_metrics("selected_accuracy", CPU) == ["final_accuracy", "best_accuracy"]
     with pytest.raises(ValueError, match="metric"):
         paper.other_metrics("best")
 

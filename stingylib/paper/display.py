@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..experiments import BASELINE_ROW, SELF, ResultTable
+from ..profiles import Profile
 from .numbers import paper_table1, paper_table2
 
 #: How the paper writes model, dataset and column names.
@@ -107,11 +108,14 @@ METRICS = {"selected_accuracy": "test accuracy at the epoch selected on the vali
                             "is chosen on the test split)"}
 
 
-def other_metrics(metric: str) -> list[str]:
-    """The metrics of :data:`METRICS` other than ``metric``, in their order there."""
+def other_metrics(metric: str, profile: Profile | None = None) -> list[str]:
+    """The metrics of :data:`METRICS` other than ``metric``, in their order there; with ``profile``,
+    only those its students measure (no ``best_accuracy`` where they test only where they report:
+    ``Recipe.test_every_epoch``)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}")
-    return [m for m in METRICS if m != metric]
+    measured = profile is None or profile.table1.test_every_epoch
+    return [m for m in METRICS if m != metric and (measured or m != "best_accuracy")]
 
 
 def stack_tables(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
